@@ -1,0 +1,142 @@
+"""One storage schema for every skeleton source.
+
+Two tables describe a dataset:
+
+* ``samples`` (pandas DataFrame, one row per sample): the columns in :data:`SAMPLE_COLUMNS`.
+* ``sequences`` (``pyarrow.Table``): ``sample_id`` plus the coordinates *unpadded*, as a flat
+  float32 list and its shape ``(T, M, V, C)``. :class:`SequenceStore` gives zero-copy numpy
+  views of single sequences, so a whole dataset never has to be padded to a fixed length in RAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+#: Column -> pandas dtype of the ``samples`` table. Nullable integers where a source may not know
+#: the value (MSR Action3D has no camera or setup). Protocol columns hold "train" / "test" / None.
+SAMPLE_COLUMNS: dict[str, str] = {
+    "sample_id": "string",
+    "source": "string",  # synthetic | ntu | stgcn_arrays | msr_action3d
+    "layout": "string",  # ntu-rgb+d | kinect-v1 | ...
+    "action_id": "Int64",  # 0-based class index
+    "action_name": "string",
+    "performer": "Int64",
+    "camera": "Int64",
+    "setup": "Int64",
+    "replication": "Int64",
+    "xsub": "string",
+    "xview": "string",
+    "xset": "string",
+    "num_frames": "Int64",
+    "num_bodies": "Int64",
+    "quality_flags": "string",  # ";"-joined flags, "" when clean (e.g. "noise_body_dropped")
+}
+
+SEQUENCE_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("data", pa.large_list(pa.float32())),
+        ("shape", pa.list_(pa.int32(), 4)),
+    ]
+)
+
+
+def empty_samples() -> pd.DataFrame:
+    """An empty ``samples`` table with the canonical columns and dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in SAMPLE_COLUMNS.items()})
+
+
+def samples_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """Build a ``samples`` table from dict records; missing columns become null.
+
+    Raises:
+        ValueError: a record carries a column outside :data:`SAMPLE_COLUMNS`.
+    """
+    frame = pd.DataFrame.from_records(list(records))
+    unknown = set(frame.columns) - set(SAMPLE_COLUMNS)
+    if unknown:
+        raise ValueError(f"samples records have unknown columns: {sorted(unknown)}")
+    for column, dtype in SAMPLE_COLUMNS.items():
+        if column not in frame:
+            frame[column] = pd.Series([None] * len(frame), dtype=dtype)
+        else:
+            frame[column] = frame[column].astype(dtype)
+    return frame[list(SAMPLE_COLUMNS)].reset_index(drop=True)
+
+
+def sequences_table(sample_ids: Sequence[str], arrays: Sequence[np.ndarray]) -> pa.Table:
+    """Pack unpadded ``(T, M, V, C)`` float32 arrays into a ``sequences`` table.
+
+    Raises:
+        ValueError: lengths differ, an array is not 4-D, or holds NaN/inf.
+    """
+    if len(sample_ids) != len(arrays):
+        raise ValueError(f"{len(sample_ids)} sample ids but {len(arrays)} arrays")
+    shapes = []
+    for sample_id, array in zip(sample_ids, arrays, strict=True):
+        if array.ndim != 4:
+            raise ValueError(f"sequence {sample_id!r}: expected (T, M, V, C), got {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"sequence {sample_id!r}: contains NaN or inf coordinates")
+        shapes.append(list(array.shape))
+    flat = (
+        np.concatenate([np.ascontiguousarray(a, dtype=np.float32).ravel() for a in arrays])
+        if arrays
+        else np.zeros(0, dtype=np.float32)
+    )
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    data = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
+    return pa.Table.from_arrays(
+        [pa.array(list(sample_ids), pa.string()), data, pa.array(shapes, pa.list_(pa.int32(), 4))],
+        schema=SEQUENCE_SCHEMA,
+    )
+
+
+class SequenceStore:
+    """Random access to the sequences of a ``sequences`` table as zero-copy numpy views."""
+
+    def __init__(self, table: pa.Table) -> None:
+        missing = {"sample_id", "data", "shape"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"sequences table lacks columns {sorted(missing)}")
+        data = table.column("data").combine_chunks()
+        if pa.types.is_list(data.type):  # written by another tool with 32-bit offsets
+            data = data.cast(pa.large_list(pa.float32()))
+        self._values = data.values.to_numpy(zero_copy_only=True)
+        self._offsets = data.offsets.to_numpy()
+        self._shapes = np.asarray(table.column("shape").to_pylist(), dtype=np.int64).reshape(-1, 4)
+        self.ids: list[str] = table.column("sample_id").to_pylist()
+        self._index = {sample_id: i for i, sample_id in enumerate(self.ids)}
+        if len(self._index) != len(self.ids):
+            raise ValueError("sequences table has duplicate sample ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        start, stop = self._offsets[i], self._offsets[i + 1]
+        return self._values[start:stop].reshape(self._shapes[i])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._index
+
+    def shape(self, i: int) -> tuple[int, int, int, int]:
+        """``(T, M, V, C)`` of sequence ``i`` without touching its data."""
+        return tuple(int(s) for s in self._shapes[i])
+
+    def index_of(self, sample_id: str) -> int:
+        try:
+            return self._index[sample_id]
+        except KeyError:
+            raise KeyError(f"sample {sample_id!r} is not in the sequences table") from None
+
+    def get(self, sample_id: str) -> np.ndarray:
+        return self[self.index_of(sample_id)]
