@@ -1,9 +1,26 @@
 """Kedro project settings."""
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
+
+#: The project root (``src/pose_zsl/settings.py`` -> three levels up); stores such as the
+#: MLflow database are anchored here, not at whatever directory ``kedro`` was started from.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_path(relative: str) -> str:
+    return str(PROJECT_ROOT / relative)
+
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # oc.env (off by default outside credentials) lets data folders and the MLflow store be
+    # chosen by environment variables: NTU60_SKELETON_DIR, MLFLOW_TRACKING_URI, ...
+    "custom_resolvers": {"project_path": _project_path, "oc.env": oc.env},
+    # environments override single parameters (deep merge); catalog entries are replaced whole
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -1,0 +1,198 @@
+"""Custom Kedro datasets: raw skeleton sources, Arrow tables and torch artefacts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
+
+RAW_FORMATS = ("ntu", "msr_action3d", "stgcn_arrays")
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """Where raw recordings live and how to read them; what the ingestion node receives."""
+
+    path: str
+    format: str  # one of RAW_FORMATS
+    dataset: str  # ntu60 | ntu120 | msr_action3d
+    source: str  # recorded in samples.source: synthetic | ntu | msr_action3d | stgcn_arrays
+    benchmark: str | None = None  # stgcn_arrays: xsub | xview sub-folder
+
+
+class SkeletonSourceDataset(AbstractDataset[None, RawSource]):
+    """A read-only folder of raw recordings (NTU ``.skeleton``, MSR Action3D, ST-GCN arrays).
+
+    ``path`` may come from an environment variable through the catalog (``${oc.env:...}``).
+    Loading checks that the folder exists and is not empty, so a wrong path fails before any
+    work starts, naming the folder and the setting to change.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        format: str = "ntu",
+        dataset: str = "ntu60",
+        source: str | None = None,
+        benchmark: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if format not in RAW_FORMATS:
+            raise DatasetError(f"unknown raw format {format!r}; expected one of {RAW_FORMATS}")
+        self._source = RawSource(
+            path=str(path),
+            format=format,
+            dataset=dataset,
+            source=source or format,
+            benchmark=benchmark,
+        )
+        self.metadata = metadata
+
+    def load(self) -> RawSource:
+        folder = Path(self._source.path)
+        if not folder.is_dir():
+            raise DatasetError(
+                f"raw recordings folder {folder} does not exist; set the catalog entry "
+                "'raw_recordings' (or the environment variable it reads) to your data folder"
+            )
+        if not any(folder.iterdir()):
+            raise DatasetError(f"raw recordings folder {folder} is empty")
+        return self._source
+
+    def save(self, data: None) -> None:
+        raise DatasetError("raw recordings are read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return asdict(self._source)
+
+
+class SyntheticSkeletonDataset(SkeletonSourceDataset):
+    """The default source: procedurally generated NTU-format ``.skeleton`` files.
+
+    The files are generated on first load (and again whenever the generator settings change,
+    tracked by a manifest in the folder), then read by the same NTU reader as real data.
+    """
+
+    MANIFEST = "_synthetic_manifest.json"
+
+    def __init__(
+        self,
+        path: str,
+        samples_per_action: int = 12,
+        seed: int = 0,
+        num_performers: int = 10,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(path, format="ntu", dataset="ntu60", source="synthetic", metadata=metadata)
+        self._settings = {
+            "samples_per_action": int(samples_per_action),
+            "seed": int(seed),
+            "num_performers": int(num_performers),
+        }
+
+    def load(self) -> RawSource:
+        from pose_zsl.skeleton.synthetic import GENERATOR_VERSION, generate_dataset
+
+        folder = Path(self._source.path)
+        manifest = folder / self.MANIFEST
+        wanted = {**self._settings, "generator_version": GENERATOR_VERSION}
+        current = json.loads(manifest.read_text()) if manifest.exists() else None
+        if current != wanted:
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob("*.skeleton"):
+                stale.unlink()
+            logger.info("Generating synthetic NTU-format recordings in %s: %s", folder, self._settings)
+            files = generate_dataset(folder, **self._settings)
+            manifest.write_text(json.dumps(wanted))
+            logger.info("Generated %d synthetic recordings", len(files))
+        return self._source
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), **self._settings}
+
+
+class ArrowTableDataset(AbstractDataset[pa.Table, pa.Table]):
+    """A parquet file loaded as a memory-mapped ``pyarrow.Table`` (zero-copy sequence access)."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    def load(self) -> pa.Table:
+        return pq.read_table(str(self._filepath), memory_map=True)
+
+    def save(self, data: pa.Table) -> None:
+        path = Path(self._filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _atomic_path(path) as tmp:
+            pq.write_table(data, tmp)
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class TorchArtifactDataset(AbstractDataset[dict, dict]):
+    """A model artefact: a dict of tensors and plain metadata in one ``torch.save`` file.
+
+    Loaded with ``weights_only=True`` so a file from elsewhere cannot run code; written
+    atomically so an interrupted save never leaves a truncated model behind.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        import torch
+
+        try:
+            return torch.load(str(self._filepath), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # torch raises several types for corrupt files
+            raise DatasetError(f"model artefact {self._filepath} is corrupt: {error}") from error
+
+    def save(self, data: dict) -> None:
+        import torch
+
+        path = Path(self._filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _atomic_path(path) as tmp:
+            torch.save(data, tmp)
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class _atomic_path:
+    """Context manager yielding a temporary sibling path that replaces ``path`` on success."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __enter__(self) -> str:
+        fd, self._tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
+        os.close(fd)
+        return self._tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self._tmp, self._path)
+        elif os.path.exists(self._tmp):
+            os.unlink(self._tmp)

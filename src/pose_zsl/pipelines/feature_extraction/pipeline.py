@@ -1,0 +1,37 @@
+from kedro.pipeline import Pipeline, node
+
+from pose_zsl.grid import SPLITS
+
+from .nodes import extract_split_features
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    template = Pipeline(
+        [
+            node(
+                extract_split_features,
+                inputs=[
+                    "stgcn_model",
+                    "samples",
+                    "sequences",
+                    "split_classes",
+                    "params:feature_extraction",
+                ],
+                outputs="features",
+                name="extract_features",
+                tags="gpu",
+            )
+        ]
+    )
+    return sum(
+        (
+            Pipeline(
+                template,
+                namespace=split,
+                inputs={"samples", "sequences"},
+                parameters={"params:feature_extraction"},
+            )
+            for split in SPLITS
+        ),
+        Pipeline([]),
+    ).tag("feature_extraction")

@@ -1,0 +1,46 @@
+from kedro.pipeline import Pipeline, node
+
+from pose_zsl.grid import variants
+
+from .nodes import HEAD_TRAINERS, calibrate_head
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """One zero-shot head per split x head x embedding, namespaced ``<split>.<head>.<embedding>``."""
+    pipelines = []
+    for split, head, embedding in variants():
+        template = Pipeline(
+            [
+                node(
+                    HEAD_TRAINERS[head],
+                    inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
+                    outputs=["zsl_model", "zsl_history"],
+                    name=f"train_{head}",
+                ),
+                node(
+                    calibrate_head,
+                    inputs=[
+                        "zsl_model",
+                        "features",
+                        "label_embeddings",
+                        "split_classes",
+                        "params:zsl_training",
+                    ],
+                    outputs="calibration",
+                    name="calibrate_on_pseudo_unseen",
+                ),
+            ]
+        )
+        pipelines.append(
+            Pipeline(
+                template,
+                namespace=f"{split}.{head}.{embedding}",
+                inputs={
+                    "features": f"{split}.features",
+                    "split_classes": f"{split}.split_classes",
+                    "label_embeddings": f"label_embeddings_{embedding}",
+                },
+                parameters={"params:zsl_training"},
+            )
+        )
+    return sum(pipelines, Pipeline([])).tag("zsl_training")
