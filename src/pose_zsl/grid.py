@@ -9,7 +9,7 @@ split per environment); the slot names are fixed so the DAG is the same in every
 from itertools import product
 
 SPLITS: tuple[str, ...] = ("nearest", "random", "furthest")
-HEADS: tuple[str, ...] = ("devise", "relation_net")
+HEADS: tuple[str, ...] = ("devise", "relation_net", "infonce")
 EMBEDDINGS: tuple[str, ...] = ("learned", "random")
 
 

@@ -1,0 +1,802 @@
+"""Zero-shot heads that match 256-D skeleton features with class-label embeddings.
+
+Three heads share one training and scoring API (:func:`train_head`, :func:`score`):
+
+* ``devise``: DeViSE (Frome et al. 2013) as in the paper, section 3.3: a linear projection of the
+  visual feature into the label-embedding space, dot-product similarity, hinge rank loss (eq. 1)
+  summed over the wrong classes.
+* ``relation_net``: Relation Network for zero-shot learning (Sung et al. 2018), paper section 3.4:
+  an attribute net maps label embeddings into the visual space, a relation net scores the
+  concatenation ``[feature; projected class]`` with a sigmoid, trained with MSE against the one-hot
+  match in episodes of sampled seen-class features compared with all class embeddings.
+* ``infonce``: a cosine projection head trained with a temperature-scaled softmax over the class
+  embeddings (InfoNCE). Not in the paper; reported beside the paper's two heads, never instead.
+
+Both sides are L2-normalised inside (paper section 4.3), so callers pass raw arrays.
+
+Zero-shot integrity: training takes the features and labels of *seen* classes only and raises if a
+label is outside ``seen_class_ids``. With ``negatives_include_unseen`` (the paper's "seen and
+unseen" negatives, default) the *label embeddings* of unseen classes take part in the loss as wrong
+classes; no unseen-class sample ever does.
+
+The Relation Network is vectorised: the first relation layer acting on ``[f; c]`` is split as
+``W [f; c] + b = W_f f + (W_c c) + b``, so an episode needs one ``(B, H)`` and one ``(K, H)``
+product and a broadcast sum to ``(B, K, H)`` instead of ``B * K`` concatenations.
+:func:`relation_scores_reference` keeps the pair-by-pair concatenation for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+HeadKind = Literal["devise", "relation_net", "infonce"]
+HEAD_KINDS: tuple[str, ...] = ("devise", "relation_net", "infonce")
+
+#: ``progress_callback(step, total_steps, loss)``; step counts epochs or episodes (1-based).
+ProgressCallback = Callable[[int, int, float], None]
+
+HEAD_FILE_FORMAT = "pose_zsl.zero_shot_head"
+HEAD_FILE_VERSION = 1
+
+_EPISODE_INDEX_CHUNK = 1024  # episodes whose sample indices are drawn in one generator call
+_SCORE_ELEMENTS = 1 << 24  # bound on the (rows, classes, hidden) block scored at once
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeViSEConfig:
+    """DeViSE training settings; defaults are the paper's (section 4.3)."""
+
+    epochs: int = 100
+    lr: float = 0.001
+    momentum: float = 0.9
+    batch_size: int = 64
+    margin: float = 0.1
+    weight_decay: float = 0.0
+    #: Unseen classes' label embeddings act as wrong classes in the hinge loss (paper: "seen and
+    #: unseen"). Label text only: unseen *samples* never reach training.
+    negatives_include_unseen: bool = True
+    log_every: int = 10  # epochs between progress records
+
+
+@dataclass(frozen=True)
+class RelationNetConfig:
+    """Relation Network training settings; defaults are the paper's (section 4.3).
+
+    The paper does not state hidden widths. Sung et al.'s zero-shot code uses an attribute hidden
+    layer of about 0.6-0.8x the visual dimension (1600 and 1200 for 2048-D) and a relation hidden
+    layer of 10-30% of the concatenation (400 and 1200 for 4096-D); scaled to 256-D features that
+    gives 512 and 128.
+    """
+
+    episodes: int = 400_000
+    batch_size: int = 32  # seen-class features sampled per episode (with replacement)
+    lr: float = 1e-5
+    lr_step: int = 200_000  # StepLR step size, in episodes
+    lr_gamma: float = 0.5
+    weight_decay: float = 0.0
+    attribute_hidden: int = 512
+    relation_hidden: int = 128
+    #: Unseen classes' label embeddings are compared in every episode (target 0). Label text only.
+    negatives_include_unseen: bool = True
+    #: Initialise the output bias so the first relation scores equal the base rate 1/K.
+    prior_output_bias: bool = True
+    log_every: int = 1000  # episodes per progress record (mean loss over the window)
+
+
+@dataclass(frozen=True)
+class InfoNCEConfig:
+    """Cosine projection head with a temperature-scaled softmax over class embeddings."""
+
+    epochs: int = 50
+    lr: float = 1e-3
+    batch_size: int = 64
+    temperature: float = 0.1
+    weight_decay: float = 1e-4
+    negatives_include_unseen: bool = True
+    log_every: int = 10
+
+
+HeadConfig = DeViSEConfig | RelationNetConfig | InfoNCEConfig
+
+_CONFIG_TYPES: dict[str, type] = {
+    "devise": DeViSEConfig,
+    "relation_net": RelationNetConfig,
+    "infonce": InfoNCEConfig,
+}
+
+#: Short schedules that learn on small synthetic feature sets in seconds on a CPU.
+SYNTHETIC_CONFIGS: dict[str, HeadConfig] = {
+    "devise": DeViSEConfig(epochs=40, lr=0.01, log_every=10),
+    "relation_net": RelationNetConfig(
+        episodes=3000, lr=1e-3, lr_step=2000, attribute_hidden=256, relation_hidden=128,
+        log_every=250,
+    ),
+    "infonce": InfoNCEConfig(epochs=40, log_every=10),
+}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in HEAD_KINDS:
+        raise ValueError(f"unknown head kind {kind!r}; expected one of {HEAD_KINDS}")
+
+
+def default_config(kind: str, preset: Literal["paper", "synthetic"] = "paper") -> HeadConfig:
+    """The paper's settings (``preset="paper"``) or the short synthetic-data schedule."""
+    _check_kind(kind)
+    if preset == "paper":
+        return _CONFIG_TYPES[kind]()
+    if preset == "synthetic":
+        return SYNTHETIC_CONFIGS[kind]
+    raise ValueError(f"unknown config preset {preset!r}; expected 'paper' or 'synthetic'")
+
+
+def config_from_dict(
+    kind: str,
+    values: Mapping[str, Any] | None = None,
+    preset: Literal["paper", "synthetic"] = "paper",
+) -> HeadConfig:
+    """Overlay ``values`` (e.g. Kedro parameters) on a preset; unknown keys raise ValueError."""
+    base = default_config(kind, preset)
+    values = dict(values or {})
+    known = {f.name for f in fields(base)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown {kind} head parameter(s) {unknown}; known parameters: {sorted(known)}"
+        )
+    merged = {**asdict(base), **values}
+    config = type(base)(**merged)
+    _validate_config(kind, config)
+    return config
+
+
+def _validate_config(kind: str, config: HeadConfig) -> None:
+    expected = _CONFIG_TYPES[kind]
+    if not isinstance(config, expected):
+        raise ValueError(
+            f"{kind} head needs a {expected.__name__}, got {type(config).__name__}"
+        )
+    steps = config.episodes if isinstance(config, RelationNetConfig) else config.epochs
+    if steps < 1:
+        raise ValueError(f"{kind} config: the number of epochs/episodes must be >= 1, got {steps}")
+    if config.batch_size < 1:
+        raise ValueError(f"{kind} config: batch_size must be >= 1, got {config.batch_size}")
+    if not config.lr > 0:
+        raise ValueError(f"{kind} config: lr must be > 0, got {config.lr}")
+    if config.log_every < 1:
+        raise ValueError(f"{kind} config: log_every must be >= 1, got {config.log_every}")
+    if isinstance(config, RelationNetConfig) and (config.lr_step < 1 or not config.lr_gamma > 0):
+        raise ValueError(
+            f"relation_net config: lr_step must be >= 1 and lr_gamma > 0, got "
+            f"{config.lr_step} and {config.lr_gamma}"
+        )
+    if isinstance(config, InfoNCEConfig) and not config.temperature > 0:
+        raise ValueError(f"infonce config: temperature must be > 0, got {config.temperature}")
+
+
+# --------------------------------------------------------------------------------------------
+# Losses
+# --------------------------------------------------------------------------------------------
+
+
+def hinge_rank_loss(scores: Tensor, target_index: Tensor, margin: float = 0.1) -> Tensor:
+    """DeViSE hinge rank loss (paper eq. 1), summed over wrong classes, mean over the batch.
+
+    Args:
+        scores: ``(B, K)`` similarities ``t_j M v`` of each sample with each candidate class.
+        target_index: ``(B,)`` column of the true class in ``scores``.
+        margin: the hinge margin (paper: 0.1).
+    """
+    true_scores = scores.gather(1, target_index[:, None])
+    violations = torch.clamp(margin - true_scores + scores, min=0.0)
+    is_wrong = torch.ones_like(scores, dtype=torch.bool)
+    is_wrong.scatter_(1, target_index[:, None], False)
+    return (violations * is_wrong).sum(dim=1).mean()
+
+
+def relation_mse_loss(relations: Tensor, target_index: Tensor) -> Tensor:
+    """Relation Network loss: mean squared error of ``(B, K)`` relation scores vs one-hot."""
+    one_hot = F.one_hot(target_index, num_classes=relations.shape[1]).to(relations.dtype)
+    return F.mse_loss(relations, one_hot)
+
+
+def infonce_loss(similarities: Tensor, target_index: Tensor, temperature: float) -> Tensor:
+    """Cross-entropy of cosine similarities divided by a temperature."""
+    return F.cross_entropy(similarities / temperature, target_index)
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+class ZeroShotHead(nn.Module):
+    """Base class: ``forward(features, class_embeddings) -> (B, K)`` scores (higher = closer).
+
+    Inputs to ``forward`` are expected L2-normalised; :func:`score` and :func:`train_head` do it.
+    ``config`` and ``seen_class_ids`` are filled by :func:`train_head` / :func:`load_head`.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, feature_dim: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.feature_dim = int(feature_dim)
+        self.embedding_dim = int(embedding_dim)
+        self.config: HeadConfig | None = None
+        self.seen_class_ids: np.ndarray | None = None
+
+    def dims(self) -> dict[str, int]:
+        """Constructor arguments, stored by :func:`save_head`."""
+        return {"feature_dim": self.feature_dim, "embedding_dim": self.embedding_dim}
+
+    def score_block_rows(self, num_classes: int) -> int:
+        """How many feature rows :func:`score` passes to ``forward`` at once."""
+        return 8192
+
+
+class DeViSEHead(ZeroShotHead):
+    """Linear projection of visual features into the label space; dot-product similarity."""
+
+    kind: ClassVar[str] = "devise"
+
+    def __init__(self, feature_dim: int = 256, embedding_dim: int = 700) -> None:
+        super().__init__(feature_dim, embedding_dim)
+        self.projection = nn.Linear(feature_dim, embedding_dim)
+
+    def forward(self, features: Tensor, class_embeddings: Tensor) -> Tensor:
+        return self.projection(features) @ class_embeddings.T
+
+
+class InfoNCEHead(ZeroShotHead):
+    """Linear projection, cosine similarity with the class embeddings."""
+
+    kind: ClassVar[str] = "infonce"
+
+    def __init__(self, feature_dim: int = 256, embedding_dim: int = 700) -> None:
+        super().__init__(feature_dim, embedding_dim)
+        self.projection = nn.Linear(feature_dim, embedding_dim)
+
+    def forward(self, features: Tensor, class_embeddings: Tensor) -> Tensor:
+        return F.normalize(self.projection(features), dim=1) @ class_embeddings.T
+
+
+class RelationNetwork(ZeroShotHead):
+    """Attribute net (E -> hidden -> feature_dim, ReLU after each) and relation net
+    (2 * feature_dim -> hidden -> 1, ReLU then sigmoid) scoring ``[feature; projected class]``."""
+
+    kind: ClassVar[str] = "relation_net"
+
+    def __init__(
+        self,
+        feature_dim: int = 256,
+        embedding_dim: int = 700,
+        attribute_hidden: int = 512,
+        relation_hidden: int = 128,
+    ) -> None:
+        super().__init__(feature_dim, embedding_dim)
+        self.attribute_hidden = int(attribute_hidden)
+        self.relation_hidden = int(relation_hidden)
+        self.attribute_net = nn.Sequential(
+            nn.Linear(embedding_dim, attribute_hidden),
+            nn.ReLU(),
+            nn.Linear(attribute_hidden, feature_dim),
+            nn.ReLU(),
+        )
+        # Kept as one Linear over the concatenation so the parameters are those of the paper's
+        # architecture; forward() uses its two column blocks separately.
+        self.relation_fc1 = nn.Linear(2 * feature_dim, relation_hidden)
+        self.relation_fc2 = nn.Linear(relation_hidden, 1)
+
+    def dims(self) -> dict[str, int]:
+        return {
+            **super().dims(),
+            "attribute_hidden": self.attribute_hidden,
+            "relation_hidden": self.relation_hidden,
+        }
+
+    def score_block_rows(self, num_classes: int) -> int:
+        return max(1, _SCORE_ELEMENTS // max(1, num_classes * self.relation_hidden))
+
+    def project_classes(self, class_embeddings: Tensor) -> Tensor:
+        """``(K, E)`` label embeddings -> ``(K, feature_dim)`` points in the visual space."""
+        return self.attribute_net(class_embeddings)
+
+    def forward(self, features: Tensor, class_embeddings: Tensor) -> Tensor:
+        """All ``(B, K)`` relation scores of an episode in one batched pass."""
+        projected = self.project_classes(class_embeddings)
+        weight = self.relation_fc1.weight
+        feature_part = F.linear(features, weight[:, : self.feature_dim], self.relation_fc1.bias)
+        class_part = F.linear(projected, weight[:, self.feature_dim :])
+        # In place: autograd does not need the sum, and (B, K, H) is the episode's largest tensor.
+        hidden = torch.relu_(feature_part[:, None, :] + class_part[None, :, :])  # (B, K, H)
+        logits = F.linear(hidden, self.relation_fc2.weight, self.relation_fc2.bias)
+        return torch.sigmoid(logits.squeeze(-1))
+
+    def relate_concatenated(self, pairs: Tensor) -> Tensor:
+        """Relation scores of explicit ``(P, 2 * feature_dim)`` concatenations ``[f; c]``."""
+        hidden = torch.relu(self.relation_fc1(pairs))
+        return torch.sigmoid(self.relation_fc2(hidden)).squeeze(-1)
+
+
+def relation_scores_reference(
+    model: RelationNetwork, features: Tensor, class_embeddings: Tensor
+) -> Tensor:
+    """Pair-by-pair relation scores via explicit concatenation (the unvectorised formulation).
+
+    For tests (equality with :meth:`RelationNetwork.forward`) and the benchmark baseline only:
+    ``B * K`` separate relation-net calls.
+    """
+    projected = model.project_classes(class_embeddings)
+    rows = []
+    for i in range(features.shape[0]):
+        row = [
+            model.relate_concatenated(torch.cat([features[i], projected[k]])[None, :])
+            for k in range(projected.shape[0])
+        ]
+        rows.append(torch.cat(row))
+    return torch.stack(rows)
+
+
+_HEAD_TYPES: dict[str, type[ZeroShotHead]] = {
+    "devise": DeViSEHead,
+    "relation_net": RelationNetwork,
+    "infonce": InfoNCEHead,
+}
+
+
+def build_head(kind: str, feature_dim: int, embedding_dim: int, config: HeadConfig) -> ZeroShotHead:
+    """A freshly initialised head of ``kind`` (uses the global torch RNG)."""
+    _check_kind(kind)
+    if isinstance(config, RelationNetConfig):
+        return RelationNetwork(
+            feature_dim, embedding_dim, config.attribute_hidden, config.relation_hidden
+        )
+    return _HEAD_TYPES[kind](feature_dim, embedding_dim)
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation
+# --------------------------------------------------------------------------------------------
+
+
+def _as_matrix(name: str, values: np.ndarray, columns: int | None = None) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    if columns is not None and array.shape[1] != columns:
+        raise ValueError(f"{name} has {array.shape[1]} columns, expected {columns}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    array = array.astype(np.float32, copy=False)
+    bad_rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if bad_rows.size:
+        raise ValueError(
+            f"{name} has non-finite values (NaN/inf) in {bad_rows.size} row(s), "
+            f"first rows {bad_rows[:5].tolist()}"
+        )
+    return array
+
+
+def _as_ids(name: str, values: Sequence[int] | np.ndarray, length: int | None = None) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.issubdtype(array.dtype, np.integer):
+        if np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)):
+            array = array.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integer class ids, got dtype {array.dtype}")
+    if length is not None and array.size != length:
+        raise ValueError(f"{name} has {array.size} entries, expected {length}")
+    return array.astype(np.int64, copy=False)
+
+
+def l2_normalise(name: str, values: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm; an all-zero row raises (its direction is undefined)."""
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        raise ValueError(f"{name} has all-zero row(s) {zero[:5].tolist()}: cannot L2-normalise")
+    return (values / norms).astype(np.float32)
+
+
+def _check_class_table(
+    class_embeddings: np.ndarray, class_ids: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    embeddings = _as_matrix("class_embeddings", class_embeddings)
+    ids = _as_ids("class_ids", class_ids, length=embeddings.shape[0])
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"class_ids repeat id(s) {unique[counts > 1].tolist()}")
+    return embeddings, ids
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def train_head(
+    kind: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    class_embeddings: np.ndarray,
+    class_ids: Sequence[int] | np.ndarray,
+    *,
+    seen_class_ids: Sequence[int] | np.ndarray,
+    config: HeadConfig | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress_callback: ProgressCallback | None = None,
+) -> tuple[ZeroShotHead, pd.DataFrame]:
+    """Train a zero-shot head on seen-class features.
+
+    Args:
+        kind: ``"devise"``, ``"relation_net"`` or ``"infonce"``.
+        features: ``(N, D)`` visual features of seen-class training samples.
+        labels: ``(N,)`` action ids of those samples; every one must be in ``seen_class_ids``.
+        class_embeddings: ``(K, E)`` label embeddings; row ``i`` belongs to ``class_ids[i]``.
+        class_ids: ``(K,)`` action ids of the embedding rows (seen and unseen classes).
+        seen_class_ids: the classes the head may be trained on.
+        config: settings; ``None`` = the paper's (:func:`default_config`).
+        seed: seeds initialisation and sampling; CPU training is deterministic for a seed.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
+        progress_callback: called as ``(step, total_steps, loss)`` at each progress record.
+
+    Returns:
+        The trained head (in eval mode, on the CPU) and its history: one row per progress record
+        with columns ``kind, step, step_unit ("epoch"|"episode"), loss, lr``.
+
+    Raises:
+        ValueError: bad shapes, empty or non-finite inputs, seen classes without an embedding, or
+            a training label outside ``seen_class_ids`` (the zero-shot leakage guard).
+    """
+    _check_kind(kind)
+    config = default_config(kind) if config is None else config
+    _validate_config(kind, config)
+    features = _as_matrix("features", features)
+    labels = _as_ids("labels", labels, length=features.shape[0])
+    embeddings, ids = _check_class_table(class_embeddings, class_ids)
+    seen = np.unique(_as_ids("seen_class_ids", seen_class_ids))
+
+    leaked = np.setdiff1d(np.unique(labels), seen)
+    if leaked.size:
+        raise ValueError(
+            f"zero-shot leakage: training labels include class id(s) {leaked.tolist()} that are "
+            f"not in seen_class_ids; unseen-class samples must never reach head training"
+        )
+    no_embedding = np.setdiff1d(seen, ids)
+    if no_embedding.size:
+        raise ValueError(
+            f"seen class id(s) {no_embedding.tolist()} have no row in class_embeddings/class_ids; "
+            "the feature and embedding class sets disagree"
+        )
+
+    if config.negatives_include_unseen:
+        candidate_rows = np.arange(ids.size)
+    else:
+        candidate_rows = np.flatnonzero(np.isin(ids, seen))
+    if candidate_rows.size < 2:
+        raise ValueError(
+            f"training needs at least 2 candidate classes, got {ids[candidate_rows].tolist()}"
+        )
+    candidate_ids = ids[candidate_rows]
+    by_id = np.argsort(candidate_ids)
+    target_index = by_id[np.searchsorted(candidate_ids[by_id], labels)]
+
+    torch_device = _resolve_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_head(kind, features.shape[1], embeddings.shape[1], config)
+    if isinstance(model, RelationNetwork) and config.prior_output_bias:
+        # Start at the base rate 1/K instead of 0.5: the MSE pull of K-1 negatives towards 0
+        # otherwise drives the relation layer's ReLUs dead in the first episodes.
+        with torch.no_grad():
+            model.relation_fc2.bias.fill_(-math.log(candidate_rows.size - 1))
+    model.to(torch_device)
+    model.train()
+    generator = torch.Generator().manual_seed(seed)
+
+    feats = torch.from_numpy(l2_normalise("features", features)).to(torch_device)
+    candidates = torch.from_numpy(
+        l2_normalise("class_embeddings", embeddings)[candidate_rows]
+    ).to(torch_device)
+    targets = torch.from_numpy(target_index.astype(np.int64)).to(torch_device)
+
+    logger.info(
+        "training %s head: %d samples of %d seen classes, %d candidate classes "
+        "(unseen label embeddings as negatives: %s), device %s",
+        kind, feats.shape[0], np.unique(labels).size, candidates.shape[0],
+        config.negatives_include_unseen, torch_device,
+    )
+    if isinstance(config, RelationNetConfig):
+        assert isinstance(model, RelationNetwork)
+        records = _train_relation_net(
+            model, feats, targets, candidates,
+            config=config, generator=generator, progress_callback=progress_callback,
+        )
+    else:
+        records = _train_epochs(
+            kind, model, feats, targets, candidates,
+            config=config, generator=generator, progress_callback=progress_callback,
+        )
+    model.eval()
+    model.cpu()
+    model.config = config
+    model.seen_class_ids = seen
+    return model, pd.DataFrame.from_records(
+        records, columns=["kind", "step", "step_unit", "loss", "lr"]
+    )
+
+
+def _train_epochs(
+    kind: str,
+    model: ZeroShotHead,
+    features: Tensor,
+    targets: Tensor,
+    candidates: Tensor,
+    *,
+    config: DeViSEConfig | InfoNCEConfig,
+    generator: torch.Generator,
+    progress_callback: ProgressCallback | None,
+) -> list[dict[str, Any]]:
+    if isinstance(config, DeViSEConfig):
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+
+        def loss_of(scores: Tensor, target: Tensor) -> Tensor:
+            return hinge_rank_loss(scores, target, config.margin)
+    else:
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+
+        def loss_of(scores: Tensor, target: Tensor) -> Tensor:
+            return infonce_loss(scores, target, config.temperature)
+
+    num_samples = features.shape[0]
+    records: list[dict[str, Any]] = []
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(num_samples, generator=generator).to(features.device)
+        total = torch.zeros((), device=features.device)
+        for start in range(0, num_samples, config.batch_size):
+            batch = order[start : start + config.batch_size]
+            loss = loss_of(model(features[batch], candidates), targets[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * batch.numel()
+        if epoch % config.log_every == 0 or epoch == config.epochs:
+            mean_loss = float(total) / num_samples
+            _record(records, kind=kind, step=epoch, total=config.epochs, unit="epoch",
+                    loss=mean_loss, lr=config.lr, progress_callback=progress_callback)
+    return records
+
+
+def _train_relation_net(
+    model: RelationNetwork,
+    features: Tensor,
+    targets: Tensor,
+    candidates: Tensor,
+    *,
+    config: RelationNetConfig,
+    generator: torch.Generator,
+    progress_callback: ProgressCallback | None,
+) -> list[dict[str, Any]]:
+    optimizer, scheduler = relation_net_optimizer(model, config)
+    num_samples = features.shape[0]
+    records: list[dict[str, Any]] = []
+    window_loss = torch.zeros((), device=features.device)
+    window = 0
+    episode = 0
+    while episode < config.episodes:
+        chunk = min(_EPISODE_INDEX_CHUNK, config.episodes - episode)
+        # Indices for a chunk of episodes at once: one host->device copy instead of one per episode.
+        chunk_indices = torch.randint(
+            num_samples, (chunk, config.batch_size), generator=generator
+        ).to(features.device)
+        for batch in chunk_indices:
+            relations = model(features[batch], candidates)
+            loss = relation_mse_loss(relations, targets[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            episode += 1
+            window_loss += loss.detach()
+            window += 1
+            if episode % config.log_every == 0 or episode == config.episodes:
+                lr = optimizer.param_groups[0]["lr"]
+                _record(records, kind="relation_net", step=episode, total=config.episodes,
+                        unit="episode", loss=float(window_loss) / window, lr=lr,
+                        progress_callback=progress_callback)
+                window_loss.zero_()
+                window = 0
+    return records
+
+
+def relation_net_optimizer(
+    model: RelationNetwork, config: RelationNetConfig
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.StepLR]:
+    """Adam with the configured step decay (stepped once per episode); fused kernels."""
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=config.lr_step, gamma=config.lr_gamma
+    )
+    return optimizer, scheduler
+
+
+def _record(
+    records: list[dict[str, Any]],
+    *,
+    kind: str,
+    step: int,
+    total: int,
+    unit: str,
+    loss: float,
+    lr: float,
+    progress_callback: ProgressCallback | None,
+) -> None:
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{kind} head training diverged: loss {loss} at {unit} {step}")
+    records.append({"kind": kind, "step": step, "step_unit": unit, "loss": loss, "lr": lr})
+    logger.info("%s head: %s %d/%d loss %.6f lr %.3g", kind, unit, step, total, loss, lr)
+    if progress_callback is not None:
+        progress_callback(step, total, loss)
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+
+def score(
+    model: ZeroShotHead,
+    features: np.ndarray,
+    class_embeddings: np.ndarray,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """``(N, K)`` float32 scores of each feature against each class embedding (higher = closer).
+
+    Columns follow the rows of ``class_embeddings``. Both inputs are L2-normalised here.
+    """
+    features = _as_matrix("features", features, columns=model.feature_dim)
+    embeddings = _as_matrix("class_embeddings", class_embeddings, columns=model.embedding_dim)
+    torch_device = _resolve_device(device)
+    model = model.to(torch_device)
+    was_training = model.training
+    model.eval()
+    feats = torch.from_numpy(l2_normalise("features", features))
+    classes = torch.from_numpy(l2_normalise("class_embeddings", embeddings)).to(torch_device)
+    block = model.score_block_rows(classes.shape[0])
+    out = np.empty((features.shape[0], classes.shape[0]), dtype=np.float32)
+    try:
+        with torch.no_grad():
+            for start in range(0, feats.shape[0], block):
+                rows = feats[start : start + block].to(torch_device)
+                out[start : start + block] = model(rows, classes).cpu().numpy()
+    finally:
+        model.train(was_training)
+        model.cpu()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Persistence
+# --------------------------------------------------------------------------------------------
+
+
+def head_artifact(model: ZeroShotHead, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Kind, config, dims, seen classes, weights and optional plain ``meta`` as one dict of
+    tensors and plain types (``torch.load(..., weights_only=True)``-safe)."""
+    if not isinstance(model, ZeroShotHead) or model.kind not in HEAD_KINDS:
+        raise ValueError(f"not a trained zero-shot head: {type(model).__name__}")
+    return {
+        "format": HEAD_FILE_FORMAT,
+        "version": HEAD_FILE_VERSION,
+        "kind": model.kind,
+        "dims": model.dims(),
+        "config": asdict(model.config) if model.config is not None else None,
+        "seen_class_ids": (
+            [int(i) for i in model.seen_class_ids] if model.seen_class_ids is not None else None
+        ),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+
+
+def head_from_artifact(payload: Any, source: str | Path = "head artefact") -> ZeroShotHead:
+    """Rebuild the head stored by :func:`head_artifact`, in eval mode.
+
+    Raises:
+        ValueError: not a head artefact, another format version, an unknown kind, or weights
+            that do not fit the declared architecture; the message names ``source``.
+    """
+    if not isinstance(payload, dict) or payload.get("format") != HEAD_FILE_FORMAT:
+        raise ValueError(f"{source}: not a zero-shot head file (missing format tag)")
+    if payload.get("version") != HEAD_FILE_VERSION:
+        raise ValueError(
+            f"{source}: head file version {payload.get('version')!r}, this code reads "
+            f"{HEAD_FILE_VERSION}"
+        )
+    kind = payload.get("kind")
+    if kind not in HEAD_KINDS:
+        raise ValueError(f"{source}: unknown head kind {kind!r}")
+    try:
+        stored_config = payload.get("config")
+        config = _CONFIG_TYPES[kind](**stored_config) if stored_config is not None else None
+        dims = dict(payload["dims"])
+        model = _HEAD_TYPES[kind](**dims)
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(
+            f"{source}: head file incompatible with the {kind} architecture ({exc})"
+        ) from exc
+    if model.dims() != dims:
+        raise ValueError(f"{source}: stored dims {dims} disagree with the rebuilt {model.dims()}")
+    model.config = config
+    seen = payload.get("seen_class_ids")
+    model.seen_class_ids = np.asarray(seen, dtype=np.int64) if seen is not None else None
+    model.eval()
+    return model
+
+
+def save_head(model: ZeroShotHead, path: str | Path, meta: Mapping[str, Any] | None = None) -> None:
+    """Write :func:`head_artifact` to one torch file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head_artifact(model, meta), path)
+
+
+def load_head(path: str | Path) -> ZeroShotHead:
+    """Read a file written by :func:`save_head`.
+
+    Raises:
+        ValueError: the file is missing, corrupt, or not a compatible head file (names the path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such head file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{path}: not a readable zero-shot head file ({exc})") from exc
+    return head_from_artifact(payload, source=path)

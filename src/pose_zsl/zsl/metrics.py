@@ -1,0 +1,504 @@
+"""Zero-shot evaluation: top-k, ZSL, GZSL (S / U / H), calibrated stacking, per-class tables.
+
+Conventions shared by every function here:
+
+* ``scores`` is an ``(N, K)`` matrix, higher = more likely; column ``j`` belongs to
+  ``class_ids[j]`` (the dataset's 0-based action ids). ``-inf`` marks a class the model cannot
+  predict (e.g. the vanilla ST-GCN classifier has no output for unseen classes); NaN and ``+inf``
+  are rejected.
+* ``labels`` are the true action ids of the ``N`` samples.
+* Accuracies are percentages (0-100), as the paper reports them.
+* Ties count against the true class: a sample is a top-k hit only if fewer than ``k`` other
+  classes score greater than *or equal to* it, so a constant scorer gets no credit. (Single
+  predictions, as in the confusion matrix, take the first column among ties.)
+
+Protocols (paper section 4.4, plus the later GZSL literature):
+
+* ZSL: unseen-class test samples, candidates restricted to the unseen classes; top-1 and top-k
+  for every ``k`` smaller than the number of unseen classes.
+* GZSL: candidates are all classes. ``hit1`` / ``hit5``: flat hit@k on unseen-class samples (the
+  paper's Table 2). ``seen_acc`` (S): top-1 on seen-class test samples; ``unseen_acc`` (U): top-1
+  on unseen-class samples; ``harmonic_mean`` H = 2SU / (S + U), 0 when both are 0.
+* Calibrated stacking (Chao et al. 2016): subtract a constant from every seen-class score before
+  ranking; the constant is chosen on a pseudo-unseen split inside the seen classes
+  (:func:`pose_zsl.zsl.calibration.choose_calibration`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+# A bare Figure on an Agg canvas: no pyplot, no global backend switch, nothing shown.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+Average = Literal["sample", "class"]
+PROTOCOLS = ("zsl", "gzsl", "gzsl_calibrated")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def as_class_ids(
+    name: str, values: Iterable[int] | np.ndarray, *, allow_empty: bool = False
+) -> np.ndarray:
+    """A 1-D int64 array of class ids; non-integers and (unless allowed) emptiness raise."""
+    array = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if array.size == 0:
+        if allow_empty:
+            return array.astype(np.int64)
+        raise ValueError(f"{name} is empty")
+    if not np.issubdtype(array.dtype, np.integer):
+        if np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)):
+            return array.astype(np.int64)
+        raise ValueError(f"{name} must hold integer class ids, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def check_inputs(
+    scores: np.ndarray, labels: np.ndarray, class_ids: Iterable[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a score matrix against labels and class ids.
+
+    Returns:
+        ``(scores, labels, class_ids, label_columns)`` where ``label_columns[i]`` is the column of
+        sample ``i``'s true class.
+
+    Raises:
+        ValueError: empty inputs, shape mismatches, NaN or ``+inf`` scores, repeated class ids, or
+            labels without a score column (feature and embedding class sets disagree).
+    """
+    ids = as_class_ids("class_ids", class_ids)
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"class_ids repeat id(s) {unique[counts > 1].tolist()}")
+    matrix = np.asarray(scores)
+    if matrix.ndim != 2:
+        raise ValueError(f"scores must be a 2-D (samples, classes) array, got shape {matrix.shape}")
+    if matrix.shape[0] == 0:
+        raise ValueError("scores has no samples (empty input)")
+    if matrix.shape[1] != ids.size:
+        raise ValueError(
+            f"scores has {matrix.shape[1]} columns but class_ids lists {ids.size} classes"
+        )
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise ValueError(f"scores must be numeric, got dtype {matrix.dtype}")
+    invalid = np.isnan(matrix) | (matrix == np.inf)
+    if invalid.any():
+        rows = np.flatnonzero(invalid.any(axis=1))
+        raise ValueError(
+            f"scores contain NaN or +inf in {rows.size} row(s), first rows {rows[:5].tolist()}"
+        )
+    truth = as_class_ids("labels", labels)
+    if truth.size != matrix.shape[0]:
+        raise ValueError(f"labels has {truth.size} entries but scores has {matrix.shape[0]} rows")
+    missing = np.setdiff1d(truth, ids)
+    if missing.size:
+        raise ValueError(
+            f"label class id(s) {missing.tolist()} have no score column (class_ids); the feature "
+            "and embedding class sets disagree"
+        )
+    return matrix, truth, ids, _columns_of(ids, truth)
+
+
+def _columns_of(class_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    order = np.argsort(class_ids)
+    return order[np.searchsorted(class_ids[order], wanted)]
+
+
+def check_split(
+    class_ids: np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seen and unseen ids as sorted arrays; they must be disjoint and cover ``class_ids``."""
+    seen = np.unique(as_class_ids("seen_class_ids", seen_class_ids))
+    unseen = np.unique(as_class_ids("unseen_class_ids", unseen_class_ids))
+    both = np.intersect1d(seen, unseen)
+    if both.size:
+        raise ValueError(f"class id(s) {both.tolist()} are listed as both seen and unseen")
+    split = np.union1d(seen, unseen)
+    no_column = np.setdiff1d(split, class_ids)
+    if no_column.size:
+        raise ValueError(
+            f"split class id(s) {no_column.tolist()} have no score column (class_ids); the split "
+            "and embedding class sets disagree"
+        )
+    unassigned = np.setdiff1d(class_ids, split)
+    if unassigned.size:
+        raise ValueError(
+            f"class id(s) {unassigned.tolist()} have score columns but are neither seen nor unseen"
+        )
+    return seen, unseen
+
+
+def _require_samples(labels: np.ndarray, classes: np.ndarray, role: str) -> np.ndarray:
+    """Mask of samples in ``classes``; every class of the role must have at least one."""
+    absent = np.setdiff1d(classes, labels)
+    if absent.size:
+        raise ValueError(
+            f"{role} class id(s) {absent.tolist()} have no test samples; the split cannot be "
+            "evaluated (check the protocol split and the unseen-class choice)"
+        )
+    return np.isin(labels, classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Core measures
+# --------------------------------------------------------------------------------------------
+
+
+def _hits(matrix: np.ndarray, label_columns: np.ndarray, k: int) -> np.ndarray:
+    true_scores = matrix[np.arange(matrix.shape[0]), label_columns][:, None]
+    # Other classes at or above the true score; the true column itself always counts once.
+    at_or_above = (matrix >= true_scores).sum(axis=1) - 1
+    return at_or_above < k
+
+
+def topk_accuracy(
+    scores: np.ndarray, labels: np.ndarray, class_ids: Iterable[int] | np.ndarray, k: int
+) -> float:
+    """Percentage of samples whose true class is among the ``k`` best-scored classes."""
+    matrix, _, ids, columns = check_inputs(scores, labels, class_ids)
+    if not 1 <= k <= ids.size:
+        raise ValueError(f"k must be between 1 and the number of classes ({ids.size}), got {k}")
+    return float(100.0 * _hits(matrix, columns, k).mean())
+
+
+def restrict_scores(
+    scores: np.ndarray, class_ids: Iterable[int] | np.ndarray, keep_ids: Iterable[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``keep_ids`` (in ``class_ids`` order) and their ids."""
+    ids = as_class_ids("class_ids", class_ids)
+    keep = as_class_ids("keep_ids", keep_ids)
+    missing = np.setdiff1d(keep, ids)
+    if missing.size:
+        raise ValueError(f"class id(s) {missing.tolist()} have no score column")
+    mask = np.isin(ids, keep)
+    return np.asarray(scores)[:, mask], ids[mask]
+
+
+def harmonic_mean(seen_acc: float, unseen_acc: float) -> float:
+    """H = 2SU / (S + U); 0 when both accuracies are 0."""
+    total = seen_acc + unseen_acc
+    return 0.0 if total == 0 else 2.0 * seen_acc * unseen_acc / total
+
+
+def calibrated_stacking(
+    scores: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    gamma: float,
+) -> np.ndarray:
+    """A copy of ``scores`` with ``gamma`` subtracted from every seen-class column (Chao et al.)."""
+    if not np.isfinite(gamma):
+        raise ValueError(f"calibration gamma must be finite, got {gamma}")
+    ids = as_class_ids("class_ids", class_ids)
+    seen = as_class_ids("seen_class_ids", seen_class_ids)
+    matrix = np.array(scores, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != ids.size:
+        raise ValueError(
+            f"scores of shape {matrix.shape} do not match {ids.size} class_ids"
+        )
+    matrix[:, np.isin(ids, seen)] -= gamma
+    return matrix
+
+
+def _accuracy(hits: np.ndarray, labels: np.ndarray, average: Average) -> float:
+    if average == "sample":
+        return float(100.0 * hits.mean())
+    if average == "class":
+        per_class = [hits[labels == c].mean() for c in np.unique(labels)]
+        return float(100.0 * np.mean(per_class))
+    raise ValueError(f"average must be 'sample' or 'class', got {average!r}")
+
+
+def zsl_metrics(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+    ks: Sequence[int] = (1, 5),
+) -> dict[str, float]:
+    """ZSL: unseen-class samples ranked among the unseen classes only.
+
+    ``scores`` may hold any samples and classes (e.g. the full GZSL matrix); samples of other
+    classes and other columns are dropped here. Returns ``{"top1": ..., "top5": ...}`` with a
+    ``top{k}`` entry for each ``k`` in ``ks`` smaller than the number of unseen classes (top-1
+    always).
+
+    Raises:
+        ValueError: fewer than 2 unseen classes, an unseen class without test samples, or the
+            errors of :func:`check_inputs`.
+    """
+    matrix, truth, ids, _ = check_inputs(scores, labels, class_ids)
+    unseen = np.unique(as_class_ids("unseen_class_ids", unseen_class_ids))
+    if unseen.size < 2:
+        raise ValueError(f"ZSL needs at least 2 unseen classes, got {unseen.tolist()}")
+    sub_scores, sub_ids = restrict_scores(matrix, ids, unseen)
+    rows = _require_samples(truth, unseen, "unseen")
+    sub_truth = truth[rows]
+    columns = _columns_of(sub_ids, sub_truth)
+    result = {}
+    for k in sorted(set(ks) | {1}):
+        if k == 1 or k < sub_ids.size:
+            result[f"top{k}"] = float(100.0 * _hits(sub_scores[rows], columns, k).mean())
+    return result
+
+
+def gzsl_metrics(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+    *,
+    calibration: float = 0.0,
+    ks: Sequence[int] = (1, 5),
+    average: Average = "sample",
+) -> dict[str, float]:
+    """GZSL over all classes: ``hit{k}`` on unseen samples, ``seen_acc``, ``unseen_acc``, H.
+
+    Args:
+        calibration: constant subtracted from seen-class scores first (0 = plain GZSL).
+        ks: hit@k values reported for unseen samples (each ``k`` < number of classes).
+        average: ``"sample"`` (flat, as the paper) or ``"class"`` (mean of per-class accuracies,
+            as Xian et al.) for S and U; hit@k is always flat.
+
+    Raises:
+        ValueError: seen/unseen sets overlapping or not covering ``class_ids``, no seen-class or
+            no unseen-class test samples, or the errors of :func:`check_inputs`.
+    """
+    matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
+    seen, unseen = check_split(ids, seen_class_ids, unseen_class_ids)
+    if calibration != 0.0:
+        matrix = calibrated_stacking(matrix, ids, seen, calibration)
+    unseen_rows = _require_samples(truth, unseen, "unseen")
+    seen_rows = np.isin(truth, seen)
+    if not seen_rows.any():
+        raise ValueError("no seen-class test samples: seen accuracy and H need them")
+    result = {}
+    for k in sorted(set(ks) | {1}):
+        if k == 1 or k < ids.size:
+            hits = _hits(matrix[unseen_rows], columns[unseen_rows], k)
+            result[f"hit{k}"] = float(100.0 * hits.mean())
+    top1 = _hits(matrix, columns, 1)
+    seen_acc = _accuracy(top1[seen_rows], truth[seen_rows], average)
+    unseen_acc = _accuracy(top1[unseen_rows], truth[unseen_rows], average)
+    result.update(
+        seen_acc=seen_acc, unseen_acc=unseen_acc, harmonic_mean=harmonic_mean(seen_acc, unseen_acc)
+    )
+    return result
+
+
+def metric_rows(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+    *,
+    calibration: float | None = None,
+    ks: Sequence[int] = (1, 5),
+    average: Average = "sample",
+) -> list[dict[str, object]]:
+    """Long-format rows ``{"protocol", "metric", "value"}`` (value in %) for one run.
+
+    ``zsl``: top1, top5; ``gzsl``: hit1, hit5, seen_acc, unseen_acc, harmonic_mean; and, when
+    ``calibration`` is given, the same GZSL metrics under ``gzsl_calibrated``.
+    """
+    rows: list[dict[str, object]] = []
+    for metric, value in zsl_metrics(scores, labels, class_ids, unseen_class_ids, ks).items():
+        rows.append({"protocol": "zsl", "metric": metric, "value": value})
+    settings: list[tuple[str, float]] = [("gzsl", 0.0)]
+    if calibration is not None:
+        settings.append(("gzsl_calibrated", float(calibration)))
+    for protocol, gamma in settings:
+        values = gzsl_metrics(
+            scores, labels, class_ids, seen_class_ids, unseen_class_ids,
+            calibration=gamma, ks=ks, average=average,
+        )
+        rows.extend({"protocol": protocol, "metric": m, "value": v} for m, v in values.items())
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The vanilla ST-GCN baseline
+# --------------------------------------------------------------------------------------------
+
+
+def vanilla_classifier_scores(
+    seen_logits: np.ndarray,
+    logit_class_ids: Iterable[int] | np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+) -> np.ndarray:
+    """Place a seen-class classifier's logits in an all-class score matrix.
+
+    Classes the classifier has no output for get ``-inf``: it can never predict them, which is
+    why the paper's vanilla ST-GCN scores 0 on unseen classes.
+    """
+    logits = np.asarray(seen_logits, dtype=np.float64)
+    logit_ids = as_class_ids("logit_class_ids", logit_class_ids)
+    ids = as_class_ids("class_ids", class_ids)
+    if logits.ndim != 2 or logits.shape[1] != logit_ids.size:
+        raise ValueError(
+            f"seen_logits of shape {logits.shape} do not match {logit_ids.size} logit_class_ids"
+        )
+    if not np.isfinite(logits).all():
+        raise ValueError("seen_logits contain NaN or inf")
+    missing = np.setdiff1d(logit_ids, ids)
+    if missing.size:
+        raise ValueError(f"logit class id(s) {missing.tolist()} are not in class_ids")
+    scores = np.full((logits.shape[0], ids.size), -np.inf)
+    scores[:, _columns_of(ids, logit_ids)] = logits
+    return scores
+
+
+def vanilla_baseline_rows(
+    seen_logits: np.ndarray,
+    logit_class_ids: Iterable[int] | np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    *,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+    ks: Sequence[int] = (1, 5),
+) -> list[dict[str, object]]:
+    """:func:`metric_rows` of the seen-class classifier (the paper's "vanilla ST-GCN" row).
+
+    Raises:
+        ValueError: the classifier has outputs for unseen classes (it was trained on them).
+    """
+    leaked = np.intersect1d(
+        as_class_ids("logit_class_ids", logit_class_ids),
+        as_class_ids("unseen_class_ids", unseen_class_ids),
+    )
+    if leaked.size:
+        raise ValueError(
+            f"the classifier has outputs for unseen class id(s) {leaked.tolist()}; a vanilla "
+            "baseline must be trained on seen classes only"
+        )
+    scores = vanilla_classifier_scores(seen_logits, logit_class_ids, class_ids)
+    return metric_rows(scores, labels, class_ids, seen_class_ids, unseen_class_ids, ks=ks)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-class views
+# --------------------------------------------------------------------------------------------
+
+
+def predict(scores: np.ndarray, class_ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Top-1 class id per row (first column among ties)."""
+    ids = as_class_ids("class_ids", class_ids)
+    matrix = np.asarray(scores)
+    if matrix.ndim != 2 or matrix.shape[1] != ids.size:
+        raise ValueError(f"scores of shape {matrix.shape} do not match {ids.size} class_ids")
+    return ids[np.argmax(matrix, axis=1)]
+
+
+def per_class_accuracy(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    class_names: Mapping[int, str] | None = None,
+) -> pd.DataFrame:
+    """One row per class present in ``labels``.
+
+    Columns: ``action_id``, ``action_name`` (when ``class_names`` is given), ``num_samples``,
+    ``num_correct``, ``accuracy`` (%), ``most_confused_with`` (most frequent wrong prediction, or
+    -1 when there is none) and ``confused_count``.
+    """
+    matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
+    correct = _hits(matrix, columns, 1)
+    predicted = predict(matrix, ids)
+    records = []
+    for class_id in np.unique(truth):
+        rows = truth == class_id
+        wrong = predicted[rows & ~correct]
+        if wrong.size:
+            values, counts = np.unique(wrong, return_counts=True)
+            confused, confused_count = int(values[np.argmax(counts)]), int(counts.max())
+        else:
+            confused, confused_count = -1, 0
+        record = {"action_id": int(class_id)}
+        if class_names is not None:
+            record["action_name"] = class_names.get(int(class_id), "")
+        record.update(
+            num_samples=int(rows.sum()),
+            num_correct=int(correct[rows].sum()),
+            accuracy=float(100.0 * correct[rows].mean()),
+            most_confused_with=confused,
+            confused_count=confused_count,
+        )
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def confusion_matrix(
+    scores: np.ndarray, labels: np.ndarray, class_ids: Iterable[int] | np.ndarray
+) -> np.ndarray:
+    """``(K, K)`` int64 counts: row = true class, column = predicted class (``class_ids`` order)."""
+    matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
+    predicted_columns = np.argmax(matrix, axis=1)
+    counts = np.zeros((ids.size, ids.size), dtype=np.int64)
+    np.add.at(counts, (columns, predicted_columns), 1)
+    return counts
+
+
+def confusion_matrix_figure(
+    counts: np.ndarray,
+    class_names: Sequence[str],
+    title: str = "",
+    normalise: bool = True,
+) -> Figure:
+    """A heat map of a confusion matrix (rows normalised to %, by default).
+
+    Built on a bare :class:`~matplotlib.figure.Figure` with an Agg canvas: no pyplot state, nothing
+    shown. Save it with ``figure.savefig(path)``.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f"confusion matrix must be square, got shape {counts.shape}")
+    if len(class_names) != counts.shape[0]:
+        raise ValueError(
+            f"{len(class_names)} class names for a {counts.shape[0]}-class confusion matrix"
+        )
+    if normalise:
+        totals = counts.sum(axis=1, keepdims=True)
+        values = np.divide(
+            100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0
+        )
+        label = "% of true class"
+    else:
+        values = counts.astype(float)
+        label = "samples"
+    size = min(max(4.0, 0.28 * counts.shape[0] + 2.5), 30.0)
+    figure = Figure(figsize=(size + 1.5, size))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    image = axes.imshow(values, cmap="viridis", interpolation="nearest")
+    figure.colorbar(image, ax=axes, label=label, fraction=0.046, pad=0.04)
+    ticks = np.arange(counts.shape[0])
+    font = 8 if counts.shape[0] <= 30 else 5
+    axes.set_xticks(ticks, labels=list(class_names), rotation=90, fontsize=font)
+    axes.set_yticks(ticks, labels=list(class_names), fontsize=font)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    if counts.shape[0] <= 15:
+        for i in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                if counts[i, j]:
+                    axes.text(j, i, str(counts[i, j]), ha="center", va="center",
+                              color="white", fontsize=7)
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    return figure

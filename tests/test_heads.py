@@ -1,0 +1,418 @@
+"""Zero-shot heads: losses, the vectorised Relation Network, training guards, learning, files."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pose_zsl.models import heads
+from pose_zsl.models.heads import (
+    DeViSEConfig,
+    RelationNetConfig,
+    RelationNetwork,
+    config_from_dict,
+    default_config,
+    hinge_rank_loss,
+    infonce_loss,
+    load_head,
+    relation_mse_loss,
+    relation_scores_reference,
+    save_head,
+    score,
+    train_head,
+)
+from pose_zsl.zsl.metrics import zsl_metrics
+
+# --------------------------------------------------------------------------------------------
+# A small zero-shot problem: class embeddings share a 5-D latent space, features are a fixed
+# random linear map of the class embedding (then noise). Seen classes span the latent space, so a
+# head that learns the map transfers to the held-out classes; one that does not stays at chance.
+# --------------------------------------------------------------------------------------------
+
+NUM_CLASSES = 20
+NUM_UNSEEN = 5
+CHANCE = 100.0 / NUM_UNSEEN
+
+
+def zero_shot_problem(seed: int = 0, per_class: int = 24, noise: float = 0.3) -> dict:
+    rng = np.random.default_rng(seed)
+    embeddings = rng.normal(size=(NUM_CLASSES, 5)) @ rng.normal(size=(5, 32))
+    visual_map = rng.normal(size=(32, 256))
+    labels = np.repeat(np.arange(NUM_CLASSES), per_class)
+    features = embeddings[labels] @ visual_map
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    features += noise * rng.normal(size=features.shape) / np.sqrt(256)
+    class_ids = np.arange(NUM_CLASSES)
+    unseen = np.sort(rng.choice(NUM_CLASSES, NUM_UNSEEN, replace=False))
+    seen = np.setdiff1d(class_ids, unseen)
+    is_test = np.tile(np.arange(per_class) < per_class // 3, NUM_CLASSES)
+    train = ~is_test & np.isin(labels, seen)
+    return {
+        "features": features.astype(np.float32),
+        "labels": labels,
+        "embeddings": embeddings.astype(np.float32),
+        "class_ids": class_ids,
+        "seen": seen,
+        "unseen": unseen,
+        "train": train,
+        "test": is_test,
+    }
+
+
+def zsl_top1(model: heads.ZeroShotHead, problem: dict, embeddings: np.ndarray) -> float:
+    test = problem["test"]
+    scores = score(model, problem["features"][test], embeddings)
+    return zsl_metrics(scores, problem["labels"][test], problem["class_ids"], problem["unseen"])[
+        "top1"
+    ]
+
+
+def train_on(problem: dict, kind: str, config, embeddings: np.ndarray | None = None, seed=0):
+    train = problem["train"]
+    return train_head(
+        kind,
+        problem["features"][train],
+        problem["labels"][train],
+        problem["embeddings"] if embeddings is None else embeddings,
+        problem["class_ids"],
+        seen_class_ids=problem["seen"],
+        config=config,
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def problem() -> dict:
+    return zero_shot_problem()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # Tiny kernels gain nothing from threads, and on a shared host OpenMP barriers stall on
+    # descheduled threads; restore the setting for other test modules.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Losses on hand-computed cases
+# --------------------------------------------------------------------------------------------
+
+
+def test_hinge_rank_loss_hand_computed():
+    scores = torch.tensor([[0.5, 0.45, 0.2, 0.6], [0.0, 1.0, 0.0, 0.95]], dtype=torch.float64)
+    target = torch.tensor([0, 1])
+    # row 0: wrong classes give max(0, 0.1 - 0.5 + s_j) = 0.05, 0, 0.2 -> 0.25
+    # row 1: 0, 0, max(0, 0.1 - 1 + 0.95) = 0.05 -> 0.05; mean over the batch: 0.15
+    loss = hinge_rank_loss(scores, target, margin=0.1)
+    assert loss.item() == pytest.approx(0.15, abs=1e-12)
+
+
+def test_hinge_rank_loss_ignores_true_class_and_is_zero_beyond_margin():
+    scores = torch.tensor([[1.0, 0.85, 0.89]], dtype=torch.float64)
+    assert hinge_rank_loss(scores, torch.tensor([0]), margin=0.1).item() == 0.0
+    # margin 0.2: 0.05 + 0.09; the true class never contributes its own margin.
+    assert hinge_rank_loss(scores, torch.tensor([0]), margin=0.2).item() == pytest.approx(0.14)
+
+
+def test_relation_mse_loss_hand_computed():
+    relations = torch.tensor([[0.9, 0.2], [0.4, 0.5]], dtype=torch.float64)
+    # squared errors against one-hot [[1, 0], [0, 1]]: 0.01, 0.04, 0.16, 0.25 -> mean 0.115
+    loss = relation_mse_loss(relations, torch.tensor([0, 1]))
+    assert loss.item() == pytest.approx(0.115, abs=1e-12)
+
+
+def test_infonce_loss_hand_computed():
+    similarities = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    loss = infonce_loss(similarities, torch.tensor([0]), temperature=0.5)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-2.0)), abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# The vectorised Relation Network
+# --------------------------------------------------------------------------------------------
+
+
+def test_vectorised_relation_net_equals_pairwise_loop():
+    torch.manual_seed(3)
+    model = RelationNetwork(feature_dim=8, embedding_dim=5, attribute_hidden=16, relation_hidden=12)
+    features = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
+    classes = torch.nn.functional.normalize(torch.randn(4, 5), dim=1)
+    target = torch.tensor([0, 1, 2, 3, 0, 2])
+
+    vectorised = model(features, classes)
+    looped = relation_scores_reference(model, features, classes)
+    assert vectorised.shape == (6, 4)
+    torch.testing.assert_close(vectorised, looped, atol=1e-6, rtol=0)
+
+    grads = []
+    looped_again = relation_scores_reference(model, features, classes)
+    for relations in (model(features, classes), looped_again):
+        model.zero_grad()
+        relation_mse_loss(relations, target).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=0)
+
+
+def test_relation_scores_are_chunked_without_changing_them(monkeypatch):
+    torch.manual_seed(0)
+    model = RelationNetwork(feature_dim=8, embedding_dim=5, attribute_hidden=16, relation_hidden=12)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(37, 8)).astype(np.float32)
+    classes = rng.normal(size=(4, 5)).astype(np.float32)
+    whole = score(model, features, classes)
+    monkeypatch.setattr(heads, "_SCORE_ELEMENTS", 4 * 12 * 5)  # 5 rows per block
+    assert model.score_block_rows(4) == 5
+    np.testing.assert_allclose(score(model, features, classes), whole, atol=1e-7)
+    assert ((whole > 0) & (whole < 1)).all()
+
+
+def test_devise_scores_are_dot_products_of_normalised_inputs():
+    torch.manual_seed(0)
+    model = heads.DeViSEHead(feature_dim=4, embedding_dim=3)
+    features = np.array([[3.0, 0.0, 4.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
+    classes = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, -5.0]], dtype=np.float32)
+    unit_f = features / np.linalg.norm(features, axis=1, keepdims=True)
+    unit_c = classes / np.linalg.norm(classes, axis=1, keepdims=True)
+    weight = model.projection.weight.detach().numpy()
+    bias = model.projection.bias.detach().numpy()
+    expected = (unit_f @ weight.T + bias) @ unit_c.T
+    np.testing.assert_allclose(score(model, features, classes), expected, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Zero-shot integrity and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_training_refuses_unseen_class_samples(problem):
+    test = problem["test"]  # holds unseen-class samples
+    with pytest.raises(ValueError, match="leakage") as error:
+        train_head(
+            "devise", problem["features"][test], problem["labels"][test], problem["embeddings"],
+            problem["class_ids"], seen_class_ids=problem["seen"], config=DeViSEConfig(epochs=1),
+        )
+    assert str(problem["unseen"].tolist()) in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["devise", "relation_net", "infonce"])
+def test_every_head_kind_has_the_leakage_guard(problem, kind):
+    labels = problem["labels"][problem["train"]].copy()
+    labels[0] = problem["unseen"][0]
+    with pytest.raises(ValueError, match=rf"\[{problem['unseen'][0]}\]"):
+        train_head(
+            kind, problem["features"][problem["train"]], labels, problem["embeddings"],
+            problem["class_ids"], seen_class_ids=problem["seen"],
+            config=default_config(kind, "synthetic"),
+        )
+
+
+def _train_kwargs(problem: dict, **changes) -> dict:
+    train = problem["train"]
+    kwargs = {
+        "kind": "devise",
+        "features": problem["features"][train],
+        "labels": problem["labels"][train],
+        "class_embeddings": problem["embeddings"],
+        "class_ids": problem["class_ids"],
+        "seen_class_ids": problem["seen"],
+        "config": DeViSEConfig(epochs=1),
+    }
+    kwargs.update(changes)
+    return kwargs
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: {"features": np.where(np.arange(256) == 3, np.nan, p["features"][p["train"]])},
+         "non-finite"),
+        (lambda p: {"features": np.zeros((0, 256), np.float32), "labels": np.zeros(0, int)},
+         "empty"),
+        (lambda p: {"labels": p["labels"][p["train"]][:-1]}, "entries, expected"),
+        (lambda p: {"labels": p["labels"][p["train"]] + 0.5}, "integer class ids"),
+        (lambda p: {"class_ids": p["class_ids"][:-1]}, "class_ids has 19 entries"),
+        (lambda p: {"class_ids": np.r_[p["class_ids"][:-1], 0]}, "repeat"),
+        (lambda p: {"class_embeddings": np.vstack([np.zeros((1, 32)), p["embeddings"][1:]])},
+         "all-zero"),
+        (lambda p: {"seen_class_ids": np.r_[p["seen"], 99]}, "no row in class_embeddings"),
+        (lambda p: {"kind": "knn"}, "unknown head kind"),
+        (lambda p: {"config": RelationNetConfig()}, "needs a DeViSEConfig"),
+        (lambda p: {"config": DeViSEConfig(epochs=0)}, "epochs/episodes must be >= 1"),
+        (lambda p: {"device": "cuda:7"} if not torch.cuda.is_available() else {"kind": "x"},
+         "not available|unknown head kind"),
+    ],
+)
+def test_bad_training_input_raises_specific_errors(problem, change, message):
+    with pytest.raises(ValueError, match=message):
+        train_head(**_train_kwargs(problem, **change(problem)))
+
+
+def test_config_from_dict_overlays_and_rejects_unknown_keys():
+    config = config_from_dict("relation_net", {"episodes": 10, "lr": 0.01}, preset="synthetic")
+    assert isinstance(config, RelationNetConfig)
+    assert (config.episodes, config.lr, config.relation_hidden) == (10, 0.01, 128)
+    assert default_config("relation_net") == RelationNetConfig()
+    with pytest.raises(ValueError, match="unknown devise head parameter"):
+        config_from_dict("devise", {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="preset"):
+        default_config("devise", "fast")  # type: ignore[arg-type]
+
+
+def test_paper_defaults():
+    devise, relation = DeViSEConfig(), RelationNetConfig()
+    assert (devise.epochs, devise.lr, devise.momentum, devise.batch_size, devise.margin) == (
+        100, 0.001, 0.9, 64, 0.1,
+    )
+    assert (relation.episodes, relation.batch_size, relation.lr) == (400_000, 32, 1e-5)
+    assert (relation.lr_step, relation.lr_gamma) == (200_000, 0.5)
+    assert devise.negatives_include_unseen and relation.negatives_include_unseen
+
+
+# --------------------------------------------------------------------------------------------
+# Training behaviour
+# --------------------------------------------------------------------------------------------
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("kind", ["devise", "relation_net"])
+def test_training_is_deterministic_for_a_seed(problem, kind):
+    config = replace(default_config(kind, "synthetic"), **(
+        {"episodes": 15} if kind == "relation_net" else {"epochs": 2}
+    ))
+    first, _ = train_on(problem, kind, config, seed=5)
+    second, _ = train_on(problem, kind, config, seed=5)
+    other, _ = train_on(problem, kind, config, seed=6)
+    assert _same(_state(first), _state(second))
+    assert not _same(_state(first), _state(other))
+
+
+def test_unseen_label_embeddings_are_negatives_only_when_flagged(problem):
+    shifted = problem["embeddings"].copy()
+    shifted[problem["unseen"]] = np.random.default_rng(9).normal(size=(NUM_UNSEEN, 32))
+    for include, expect_same in ((False, True), (True, False)):
+        config = DeViSEConfig(epochs=2, lr=0.01, negatives_include_unseen=include)
+        a, _ = train_on(problem, "devise", config)
+        b, _ = train_on(problem, "devise", config, embeddings=shifted)
+        assert _same(_state(a), _state(b)) is expect_same
+
+
+def test_history_progress_callback_and_logging(problem, caplog):
+    calls = []
+    config = replace(default_config("relation_net", "synthetic"), episodes=20, log_every=10)
+    with caplog.at_level(logging.INFO, logger="pose_zsl.models.heads"):
+        model, history = train_head(
+            "relation_net", problem["features"][problem["train"]],
+            problem["labels"][problem["train"]], problem["embeddings"], problem["class_ids"],
+            seen_class_ids=problem["seen"], config=config,
+            progress_callback=lambda step, total, loss: calls.append((step, total, loss)),
+        )
+    assert list(history.columns) == ["kind", "step", "step_unit", "loss", "lr"]
+    assert history["step"].tolist() == [10, 20]
+    assert set(history["step_unit"]) == {"episode"}
+    assert [(s, t) for s, t, _ in calls] == [(10, 20), (20, 20)]
+    assert np.isfinite(history["loss"]).all()
+    assert "episode 20/20" in caplog.text
+    assert model.config == config and not model.training
+    np.testing.assert_array_equal(model.seen_class_ids, problem["seen"])
+
+
+# --------------------------------------------------------------------------------------------
+# The zero-shot property: heads transfer to held-out classes (and fail without semantics)
+# --------------------------------------------------------------------------------------------
+
+
+def test_devise_learns_zero_shot_and_fails_with_random_embeddings(problem):
+    config = replace(default_config("devise", "synthetic"), epochs=15)
+    model, history = train_on(problem, "devise", config)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert zsl_top1(model, problem, problem["embeddings"]) >= 3 * CHANCE
+
+    # Control: label embeddings unrelated to the features carry nothing to unseen classes.
+    random_embeddings = np.random.default_rng(1).normal(size=problem["embeddings"].shape)
+    control, _ = train_on(problem, "devise", config, embeddings=random_embeddings)
+    assert zsl_top1(control, problem, random_embeddings.astype(np.float32)) < 2 * CHANCE
+
+
+def test_relation_net_learns_zero_shot(problem):
+    config = replace(default_config("relation_net", "synthetic"), episodes=400)
+    model, history = train_on(problem, "relation_net", config)
+    assert history["loss"].iloc[-1] < 0.5 * history["loss"].iloc[0]
+    assert zsl_top1(model, problem, problem["embeddings"]) >= 3 * CHANCE
+
+
+def test_infonce_learns_zero_shot(problem):
+    config = replace(default_config("infonce", "synthetic"), epochs=10)
+    model, _ = train_on(problem, "infonce", config)
+    assert zsl_top1(model, problem, problem["embeddings"]) >= 3 * CHANCE
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(problem, tmp_path: Path):
+    config = replace(default_config("relation_net", "synthetic"), episodes=5)
+    model, _ = train_on(problem, "relation_net", config)
+    path = tmp_path / "heads" / "rn.pt"
+    save_head(model, path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["kind"] == "relation_net" and payload["dims"]["relation_hidden"] == 128
+
+    loaded = load_head(path)
+    assert isinstance(loaded, RelationNetwork)
+    assert loaded.config == config
+    np.testing.assert_array_equal(loaded.seen_class_ids, problem["seen"])
+    features = problem["features"][:10]
+    embeddings = problem["embeddings"]
+    np.testing.assert_array_equal(
+        score(loaded, features, embeddings), score(model, features, embeddings)
+    )
+
+
+def test_load_head_rejects_bad_files(problem, tmp_path: Path):
+    model, _ = train_on(problem, "devise", DeViSEConfig(epochs=1))
+    good = tmp_path / "good.pt"
+    save_head(model, good)
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt.pt: not a readable"):
+        load_head(corrupt)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ValueError, match="not a zero-shot head file"):
+        load_head(foreign)
+
+    payload = torch.load(good, weights_only=True)
+    payload["dims"]["embedding_dim"] = 31
+    mismatched = tmp_path / "mismatched.pt"
+    torch.save(payload, mismatched)
+    with pytest.raises(ValueError, match="incompatible with the devise architecture"):
+        load_head(mismatched)
+
+    payload["version"] = 99
+    torch.save(payload, mismatched)
+    with pytest.raises(ValueError, match="version 99"):
+        load_head(mismatched)
+
+    with pytest.raises(ValueError, match="no such head file"):
+        load_head(tmp_path / "missing.pt")
