@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from kedro.framework.startup import bootstrap_project
 from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 PROJECT = Path(__file__).resolve().parents[1]
 

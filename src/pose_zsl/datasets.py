@@ -111,7 +111,7 @@ class SyntheticSkeletonDataset(SkeletonSourceDataset):
             folder.mkdir(parents=True, exist_ok=True)
             for stale in folder.glob("*.skeleton"):
                 stale.unlink()
-            logger.info("Generating synthetic NTU-format recordings in %s: %s", folder, self._settings)
+            logger.info("Generating synthetic NTU-format recordings in %s: %s", folder, wanted)
             files = generate_dataset(folder, **self._settings)
             manifest.write_text(json.dumps(wanted))
             logger.info("Generated %d synthetic recordings", len(files))

@@ -17,6 +17,8 @@ from pose_zsl.reporting import markdown_table  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+MAX_LISTED_SKIPS = 200
+
 
 def ingest_recordings(
     raw_recordings: RawSource, params: dict[str, Any]
@@ -39,7 +41,9 @@ def ingest_recordings(
     elif raw_recordings.format == "msr_action3d":
         result = ingest.ingest_msr_dir(raw_recordings.path, workers=params.get("workers"))
     else:
-        result = ingest.ingest_stgcn_arrays(raw_recordings.path, benchmark=raw_recordings.benchmark)
+        result = ingest.ingest_stgcn_arrays(
+            raw_recordings.path, raw_recordings.dataset, benchmark=raw_recordings.benchmark
+        )
     if result.samples.empty:
         raise ValueError(
             f"no usable recording in {raw_recordings.path}: "
@@ -70,7 +74,8 @@ def action_table(raw_recordings: RawSource) -> pd.DataFrame:
 
 
 def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str, plt.Figure]:
-    """A markdown summary (counts by action and protocol, skipped by reason) and a frames histogram."""
+    """A markdown summary (counts by action and protocol, skipped samples by reason) and a
+    histogram of sequence lengths."""
     lines = [
         "# Ingestion report",
         "",
@@ -83,7 +88,11 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
         "## Skipped samples by reason",
         "",
     ]
-    lines += [f"- {reason}: {count}" for reason, count in _reason_counts(skipped).items()] or ["none"]
+    reasons = _reason_counts(skipped)
+    lines += [f"- {reason}: {count}" for reason, count in reasons.items()] or ["none"]
+    if len(skipped):
+        shown = skipped[["sample_id", "category", "reason"]].head(MAX_LISTED_SKIPS)
+        lines += ["", f"## Skipped samples (first {len(shown)})", "", markdown_table(shown)]
     counts = samples.groupby(["action_id", "action_name"]).size().rename("samples").reset_index()
     for protocol in ("xsub", "xview", "xset"):
         if samples[protocol].notna().any():
@@ -101,9 +110,5 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
 
 
 def _reason_counts(skipped: pd.DataFrame) -> dict[str, int]:
-    if skipped.empty:
-        return {}
-    # reasons carry the file name; group by the part after the location prefix
-    kinds = skipped["reason"].astype(str).str.split(": ", n=1).str[-1].str.slice(0, 80)
-    return kinds.value_counts().to_dict()
+    return skipped["category"].value_counts().to_dict() if len(skipped) else {}
 

@@ -6,7 +6,7 @@ from .nodes import HEAD_TRAINERS, calibrate_head
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One zero-shot head per split x head x embedding, namespaced ``<split>.<head>.<embedding>``."""
+    """One zero-shot head per variant, namespaced ``<split>.<head>.<embedding>``."""
     pipelines = []
     for split, head, embedding in variants():
         template = Pipeline(

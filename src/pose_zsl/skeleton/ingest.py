@@ -1,0 +1,479 @@
+"""Directory ingestion into the shared ``samples`` / ``sequences`` tables.
+
+Every source (NTU ``.skeleton`` folders, the synthetic generator's output, ST-GCN arrays, MSR
+Action3D) ends up in the one schema of :mod:`pose_zsl.skeleton.store`. Files are parsed by a
+process pool in chunks; a file that cannot be used is skipped, counted and logged with its
+reason, never crashing the run and never producing a silently wrong tensor.
+
+Sequences stay unpadded; each chunk becomes its own Arrow record batch, so the arrays of a
+chunk are released as soon as they are packed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from pose_zsl.skeleton import msr, ntu, ntu_tables
+from pose_zsl.skeleton.errors import SkeletonFormatError
+from pose_zsl.skeleton.stgcn_arrays import PARTS, STGCNArrays
+from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, samples_frame, sequences_table
+
+log = logging.getLogger(__name__)
+
+NTU_LAYOUT = "ntu-rgb+d"
+SKIPPED_COLUMNS = ("path", "sample_id", "category", "reason")
+
+# Skip categories (``skipped.category``); ``skipped.reason`` holds the specific message.
+MISSING_SKELETON = "missing_skeleton_list"
+BAD_FILE = "bad_file"
+UNKNOWN_NAME = "unknown_name"
+OUTSIDE_DATASET = "outside_dataset"
+NO_VALID_FRAME = "no_valid_frame"
+DUPLICATE = "duplicate_sample_id"
+
+
+@dataclass
+class IngestResult:
+    """``samples`` (pandas), ``sequences`` (Arrow) and ``skipped`` (path, sample_id, category,
+    reason) of one ingestion run; rows of ``samples`` and ``sequences`` are in the same order."""
+
+    samples: pd.DataFrame
+    sequences: pa.Table
+    skipped: pd.DataFrame
+
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(Counter(self.skipped["category"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker functions: top level so that the process pool can pickle them.
+
+
+def _load_ntu_chunk(
+    paths: Sequence[str], max_bodies: int, denoise: bool
+) -> list[tuple[str, np.ndarray | None, str]]:
+    """(path, array, ";"-joined flags) per file, or (path, None, error message)."""
+    out: list[tuple[str, np.ndarray | None, str]] = []
+    for path in paths:
+        try:
+            array, flags = ntu.load_sample_with_flags(path, max_bodies=max_bodies, denoise=denoise)
+        except (SkeletonFormatError, OSError) as error:
+            out.append((path, None, str(error)))
+            continue
+        out.append((path, array, ";".join(flags)))
+    return out
+
+
+def _load_msr_chunk(paths: Sequence[str]) -> list[tuple[str, np.ndarray | None, str]]:
+    out: list[tuple[str, np.ndarray | None, str]] = []
+    for path in paths:
+        try:
+            array, dropped = msr.load_sample_with_info(path)
+        except (SkeletonFormatError, OSError) as error:
+            out.append((path, None, str(error)))
+            continue
+        out.append((path, array, "zero_frames_dropped" if dropped else ""))
+    return out
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _run_chunks(
+    worker: Callable[..., list[tuple[str, np.ndarray | None, str]]],
+    paths: Sequence[str],
+    workers: int | None,
+    description: str,
+    *args: object,
+) -> Iterable[list[tuple[str, np.ndarray | None, str]]]:
+    """Yield the results of ``worker(chunk, *args)`` chunk by chunk, in input order."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    chunk_size = max(1, min(64, len(paths) // (4 * workers) or 1))
+    chunks = _chunks(paths, chunk_size)
+    progress = tqdm(total=len(paths), desc=description, unit="file", mininterval=1.0)
+    try:
+        if workers == 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                result = worker(chunk, *args)
+                progress.update(len(chunk))
+                yield result
+            return
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            futures = [pool.submit(worker, chunk, *args) for chunk in chunks]
+            for future, chunk in zip(futures, chunks, strict=True):
+                result = future.result()
+                progress.update(len(chunk))
+                yield result
+    finally:
+        progress.close()
+
+
+def _num_bodies(array: np.ndarray) -> int:
+    """Body slots that hold any data."""
+    return int(array.reshape(array.shape[0], array.shape[1], -1).any(axis=(0, 2)).sum())
+
+
+def _skipped_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(SKIPPED_COLUMNS))
+    return frame.astype("string")
+
+
+def _finish(
+    records: list[dict], tables: list[pa.Table], skipped: list[dict], what: str
+) -> IngestResult:
+    sequences = pa.concat_tables(tables) if tables else SEQUENCE_SCHEMA.empty_table()
+    result = IngestResult(samples_frame(records), sequences, _skipped_frame(skipped))
+    counts = result.skipped_counts()
+    log.info(
+        "ingested %d %s samples (%d frames); skipped %d%s",
+        len(records),
+        what,
+        int(result.samples["num_frames"].sum()) if records else 0,
+        len(skipped),
+        f" {counts}" if counts else "",
+    )
+    for row in skipped:
+        if row["category"] == BAD_FILE:
+            log.warning("skipped %s", row["reason"])
+    return result
+
+
+def _require_dir(root: str | PathLike[str], what: str) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{what} directory {root} does not exist")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# NTU RGB+D (and the synthetic generator, which writes the same format)
+
+
+def ntu_protocols(name: ntu.SampleName, dataset: str) -> dict[str, str | None]:
+    """``xsub`` / ``xview`` / ``xset`` of a sample ("train" / "test"; xset None for NTU-60)."""
+
+    def split(is_train: bool) -> str:
+        return "train" if is_train else "test"
+
+    return {
+        "xsub": split(ntu_tables.xsub_is_train(name.performer, dataset)),
+        "xview": split(ntu_tables.xview_is_train(name.camera)),
+        "xset": split(ntu_tables.xset_is_train(name.setup)) if dataset == "ntu120" else None,
+    }
+
+
+def ntu_record(
+    name: ntu.SampleName,
+    *,
+    dataset: str,
+    source: str,
+    num_frames: int,
+    num_bodies: int,
+    flags: str,
+) -> dict:
+    """A ``samples`` row for an NTU-named sample."""
+    return {
+        "sample_id": str(name),
+        "source": source,
+        "layout": NTU_LAYOUT,
+        "action_id": name.action - 1,
+        "action_name": ntu_tables.action_names(ntu_tables.num_classes(dataset))[name.action - 1],
+        "performer": name.performer,
+        "camera": name.camera,
+        "setup": name.setup,
+        "replication": name.replication,
+        **ntu_protocols(name, dataset),
+        "num_frames": num_frames,
+        "num_bodies": num_bodies,
+        "quality_flags": flags,
+    }
+
+
+def ingest_ntu_dir(
+    root: str | PathLike[str],
+    dataset: str = "ntu60",
+    *,
+    max_bodies: int = 2,
+    denoise: bool = True,
+    workers: int | None = None,
+    limit: int | None = None,
+    source: str = "ntu",
+    skip_missing_list: bool = True,
+) -> IngestResult:
+    """Ingest every ``SsssCcccPpppRrrrAaaa.skeleton`` file directly inside ``root``.
+
+    Args:
+        dataset: ``"ntu60"`` or ``"ntu120"``: class list, cross-subject performers, the
+            missing-skeleton list and whether ``xset`` applies. Actions beyond the dataset's
+            classes are skipped.
+        max_bodies, denoise: see :func:`pose_zsl.skeleton.ntu.load_sample`.
+        workers: processes; ``None`` = CPU count, ``1`` = in this process.
+        limit: ingest at most this many files (after sorting by name), for quick runs.
+        source: the ``samples.source`` value (``"synthetic"`` for generated files).
+        skip_missing_list: skip samples on the official missing-skeleton list (only meaningful
+            for real NTU data; generated files never carry those names by design).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a directory.
+    """
+    root = _require_dir(root, "NTU skeleton")
+    num_classes = ntu_tables.num_classes(dataset)
+    missing = ntu_tables.missing_skeleton_ids(dataset) if skip_missing_list else frozenset()
+    skipped: list[dict] = []
+    candidates: list[tuple[str, ntu.SampleName]] = []
+    for path in sorted(root.glob("*.skeleton")):
+        try:
+            name = ntu.parse_sample_name(path)
+        except SkeletonFormatError as error:
+            skipped.append(_skip(path, None, UNKNOWN_NAME, str(error)))
+            continue
+        sample_id = str(name)  # == the file stem, so unique within the folder
+        if name.action > num_classes:
+            skipped.append(
+                _skip(
+                    path,
+                    sample_id,
+                    OUTSIDE_DATASET,
+                    f"action A{name.action:03d} is not in {dataset} ({num_classes} classes)",
+                )
+            )
+            continue
+        if sample_id in missing:
+            skipped.append(_skip(path, sample_id, MISSING_SKELETON, MISSING_SKELETON))
+            continue
+        candidates.append((str(path), name))
+    if limit is not None:
+        candidates = candidates[: max(0, limit)]
+
+    names = dict(candidates)
+    records: list[dict] = []
+    tables: list[pa.Table] = []
+    if candidates:
+        ntu._compiled_parser()  # compile/load the numba kernel once; forked workers inherit it
+    for chunk in _run_chunks(
+        _load_ntu_chunk,
+        [path for path, _ in candidates],
+        workers,
+        f"reading {root.name}",
+        max_bodies,
+        denoise,
+    ):
+        ids, arrays = [], []
+        for path, array, text in chunk:
+            name = names[path]
+            if array is None:
+                skipped.append(_skip(path, str(name), BAD_FILE, text))
+                continue
+            records.append(
+                ntu_record(
+                    name,
+                    dataset=dataset,
+                    source=source,
+                    num_frames=array.shape[0],
+                    num_bodies=_num_bodies(array),
+                    flags=text,
+                )
+            )
+            ids.append(str(name))
+            arrays.append(array)
+        if ids:
+            tables.append(sequences_table(ids, arrays))
+    return _finish(records, tables, skipped, source)
+
+
+def _skip(path: str | Path | None, sample_id: str | None, category: str, reason: str) -> dict:
+    return {
+        "path": None if path is None else str(path),
+        "sample_id": sample_id,
+        "category": category,
+        "reason": reason,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# MSR Action3D
+
+
+def ingest_msr_dir(
+    root: str | PathLike[str], workers: int | None = None, limit: int | None = None
+) -> IngestResult:
+    """Ingest ``aAA_sSS_eEE_skeleton3D.txt`` files from ``root`` (or its
+    ``real_world_coordinates/`` folder, as in the release).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a directory.
+    """
+    root = _require_dir(root, "MSR Action3D")
+    if not any(root.glob("*_skeleton3D.txt")) and (root / "real_world_coordinates").is_dir():
+        root = root / "real_world_coordinates"
+    skipped: list[dict] = []
+    candidates: list[tuple[str, msr.MSRName]] = []
+    for path in sorted(root.glob("*_skeleton3D.txt")):
+        try:
+            candidates.append((str(path), msr.parse_msr_name(path)))
+        except SkeletonFormatError as error:
+            skipped.append(_skip(path, None, UNKNOWN_NAME, str(error)))
+    if limit is not None:
+        candidates = candidates[: max(0, limit)]
+    names = dict(candidates)
+    action_names = msr.action_names()
+    records: list[dict] = []
+    tables: list[pa.Table] = []
+    for chunk in _run_chunks(
+        _load_msr_chunk, [path for path, _ in candidates], workers, "reading MSR Action3D"
+    ):
+        ids, arrays = [], []
+        for path, array, text in chunk:
+            name = names[path]
+            if array is None:
+                category = NO_VALID_FRAME if "no valid frame" in text else BAD_FILE
+                skipped.append(_skip(path, name.sample_id, category, text))
+                continue
+            records.append(
+                {
+                    "sample_id": name.sample_id,
+                    "source": "msr_action3d",
+                    "layout": msr.LAYOUT,
+                    "action_id": name.action - 1,
+                    "action_name": action_names[name.action - 1],
+                    "performer": name.subject,
+                    "replication": name.repetition,
+                    "xsub": "train" if msr.xsub_is_train(name.subject) else "test",
+                    "num_frames": array.shape[0],
+                    "num_bodies": 1,
+                    "quality_flags": text,
+                }
+            )
+            ids.append(name.sample_id)
+            arrays.append(array)
+        if ids:
+            tables.append(sequences_table(ids, arrays))
+    return _finish(records, tables, skipped, "msr_action3d")
+
+
+# ---------------------------------------------------------------------------------------------
+# ST-GCN arrays
+
+
+def ingest_stgcn_arrays(
+    root: str | PathLike[str],
+    dataset: str = "ntu60",
+    *,
+    parts: Sequence[str] = PARTS,
+    benchmark: str | None = None,
+    limit: int | None = None,
+    chunk_size: int = 256,
+) -> IngestResult:
+    """Ingest ``{train,val}_data.npy`` + ``_label.pkl`` from ``root`` (memory-mapped).
+
+    Samples are read one chunk at a time and stored unpadded (trailing all-zero frames
+    removed). When the names follow the NTU pattern, camera/performer/setup and every protocol
+    column come from the name. ``benchmark`` (``"xsub"``, ``"xview"`` or ``"xset"``; by default
+    the folder name when it is one of those) is the protocol the arrays were split for: its
+    column is set from the part (``train`` -> "train", ``val`` -> "test").
+
+    Raises:
+        FileNotFoundError: ``root`` or one of the part files is missing.
+        SkeletonFormatError: a data or label file is malformed as a whole.
+    """
+    root = _require_dir(root, "ST-GCN array")
+    if benchmark is None and root.name in ("xsub", "xview", "xset"):
+        benchmark = root.name
+    if benchmark not in (None, "xsub", "xview", "xset"):
+        raise ValueError(f"benchmark must be xsub, xview, xset or None, got {benchmark!r}")
+    num_classes = ntu_tables.num_classes(dataset)
+    action_names = ntu_tables.action_names(num_classes)
+    records: list[dict] = []
+    tables: list[pa.Table] = []
+    skipped: list[dict] = []
+    seen: set[str] = set()
+    for part in parts:
+        arrays_of_part = STGCNArrays(root, part)
+        count = len(arrays_of_part) if limit is None else min(len(arrays_of_part), limit)
+        split = "train" if part == "train" else "test"
+        for start in tqdm(range(0, count, chunk_size), desc=f"reading {part}", unit="chunk"):
+            ids, arrays = [], []
+            for index in range(start, min(count, start + chunk_size)):
+                raw_name = arrays_of_part.names[index]
+                where = f"{arrays_of_part.data_path}[{index}]"
+                sample_id = raw_name.removesuffix(".skeleton")
+                label = int(arrays_of_part.labels[index])
+                if sample_id in seen:
+                    skipped.append(_skip(where, sample_id, DUPLICATE, f"{where}: duplicate"))
+                    continue
+                if label >= num_classes:
+                    skipped.append(
+                        _skip(
+                            where,
+                            sample_id,
+                            OUTSIDE_DATASET,
+                            f"{where}: label {label} outside {dataset}",
+                        )
+                    )
+                    continue
+                try:
+                    array = arrays_of_part.load_sample(index)
+                except SkeletonFormatError as error:
+                    category = NO_VALID_FRAME if "no non-zero frame" in str(error) else BAD_FILE
+                    skipped.append(_skip(where, sample_id, category, f"{error} [{where}]"))
+                    continue
+                try:
+                    record = _stgcn_record(sample_id, label, action_names, dataset, array)
+                except SkeletonFormatError as error:
+                    skipped.append(_skip(where, sample_id, BAD_FILE, f"{error} [{where}]"))
+                    continue
+                seen.add(sample_id)
+                if benchmark is not None:
+                    record[benchmark] = split
+                records.append(record)
+                ids.append(sample_id)
+                arrays.append(array)
+            if ids:
+                tables.append(sequences_table(ids, arrays))
+    return _finish(records, tables, skipped, "stgcn_arrays")
+
+
+def _stgcn_record(
+    sample_id: str, label: int, action_names: list[str], dataset: str, array: np.ndarray
+) -> dict:
+    num_frames, num_bodies = array.shape[0], _num_bodies(array)
+    try:
+        name = ntu.parse_sample_name(sample_id)
+    except SkeletonFormatError:
+        return {
+            "sample_id": sample_id,
+            "source": "stgcn_arrays",
+            "layout": NTU_LAYOUT,
+            "action_id": label,
+            "action_name": action_names[label],
+            "num_frames": num_frames,
+            "num_bodies": num_bodies,
+            "quality_flags": "",
+        }
+    if name.action - 1 != label:
+        raise SkeletonFormatError(
+            sample_id, None, f"label {label} but the name says action A{name.action:03d}"
+        )
+    return ntu_record(
+        name,
+        dataset=dataset,
+        source="stgcn_arrays",
+        num_frames=num_frames,
+        num_bodies=num_bodies,
+        flags="",
+    )

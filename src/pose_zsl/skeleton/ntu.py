@@ -1,0 +1,543 @@
+"""NTU RGB+D ``.skeleton`` files: reader, writer, sample names and model-ready samples.
+
+File layout (text, LF or CRLF)::
+
+    <frame count>
+    per frame:  <body count>
+      per body: <body id> <9 body-info values>
+                <joint count = 25>
+                25 x <x y z depthX depthY colorX colorY
+                      orientW orientX orientY orientZ trackingState>
+
+:func:`read_skeleton` reads the whole file at once and parses it in one pass: with numba
+installed, by a compiled kernel (:mod:`pose_zsl.skeleton._ntu_kernel`); without it, the
+frame/body headers are walked in Python and all joint lines go to Arrow's C++ CSV parser in one
+call. When the fast path meets anything unexpected, a line-by-line parser re-reads the file to
+name the exact bad line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pose_zsl.skeleton.errors import SkeletonFormatError
+
+log = logging.getLogger(__name__)
+
+NUM_JOINTS = 25
+JOINT_FIELDS = (
+    "x", "y", "z", "depthX", "depthY", "colorX", "colorY",
+    "orientationW", "orientationX", "orientationY", "orientationZ", "trackingState",
+)  # fmt: skip
+BODY_INFO_FIELDS = (
+    "clippedEdges", "handLeftConfidence", "handLeftState", "handRightConfidence",
+    "handRightState", "isRestricted", "leanX", "leanY", "trackingState",
+)  # fmt: skip
+_INFO_TOKENS = 1 + len(BODY_INFO_FIELDS)  # body id + info fields
+_JOINT_TOKENS = len(JOINT_FIELDS)
+_BODY_BLOCK_LINES = 2 + NUM_JOINTS  # info line, joint-count line, joint lines
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@dataclass(eq=False)
+class SkeletonFile:
+    """Every field of one ``.skeleton`` file; body records are in file order."""
+
+    num_frames: int
+    bodies_per_frame: np.ndarray  # (F,) int64
+    body_ids: np.ndarray  # (B,) int64, exact 17-digit tracking ids
+    body_info: np.ndarray  # (B, 9) float64, BODY_INFO_FIELDS
+    body_frame: np.ndarray  # (B,) int64, frame index of each body record
+    joints: np.ndarray  # (B, 25, 12) float32, JOINT_FIELDS
+
+    __hash__ = None  # mutable arrays: equal by value, not hashable
+
+    @property
+    def num_body_records(self) -> int:
+        return int(self.body_ids.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SkeletonFile):
+            return NotImplemented
+        return (
+            self.num_frames == other.num_frames
+            and np.array_equal(self.bodies_per_frame, other.bodies_per_frame)
+            and np.array_equal(self.body_ids, other.body_ids)
+            and np.array_equal(self.body_info, other.body_info)
+            and np.array_equal(self.body_frame, other.body_frame)
+            and np.array_equal(self.joints, other.joints)
+        )
+
+
+def read_skeleton(path: str | PathLike[str]) -> SkeletonFile:
+    """Read every field of an NTU RGB+D ``.skeleton`` file.
+
+    Raises:
+        SkeletonFormatError: the file is empty, truncated, declares 0 frames, has a joint count
+            other than 25, a wrong number of values on a line, a non-numeric or non-finite value,
+            a non-integer body id, non-UTF-8 bytes, or content after the last frame. The message
+            names the file and the 1-based line.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    scan = _compiled_parser()
+    if scan is not None:
+        parsed = _parse_fast_compiled(data, scan)
+        if parsed is not None:
+            return parsed
+    if not data.isascii():
+        _check_utf8(data, path)  # raises on bytes that are not text
+        # valid UTF-8 but not ASCII: no number contains such characters; let the slow parser
+        # name the line
+        return _parse_slow(data.decode("utf-8"), path)
+    if scan is None:
+        parsed = _parse_fast_arrow(data.replace(b"\r\n", b"\n") if b"\r" in data else data)
+        if parsed is not None:
+            return parsed
+    return _parse_slow(data.decode("ascii"), path)
+
+
+def _check_utf8(data: bytes, path: Path) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SkeletonFormatError(
+            path,
+            line,
+            f"byte 0x{data[error.start]:02x} at column {column} is not valid UTF-8 text",
+        ) from None
+
+
+def _csv_options(columns: int, id_column: bool) -> tuple:
+    names = [f"f{i}" for i in range(columns)]
+    types = {name: pa.float64() for name in names}
+    if id_column:
+        types[names[0]] = pa.int64()  # exact 17-digit ids; never through float
+    return (
+        pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 20),
+        pacsv.ParseOptions(delimiter=" ", quote_char=False, ignore_empty_lines=False),
+        pacsv.ConvertOptions(column_types=types, null_values=[], quoted_strings_can_be_null=False),
+    )
+
+
+_JOINT_CSV = _csv_options(_JOINT_TOKENS, id_column=False)
+_INFO_CSV = _csv_options(_INFO_TOKENS, id_column=True)
+
+
+def _read_table(lines: bytes, options: tuple, rows: int) -> pa.Table | None:
+    read, parse, convert = options
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(lines), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return table if table.num_rows == rows else None
+
+
+def _parse_fast_arrow(data: bytes) -> SkeletonFile | None:  # noqa: PLR0911 - one bail-out per check
+    """Vectorised parse of a well-formed ASCII/LF file; ``None`` when anything looks off.
+
+    Only the frame and body headers are walked in Python; the joint lines (98 % of the bytes)
+    go to Arrow's C++ CSV parser in one call, the body-info lines in another.
+    """
+    data = data.rstrip()
+    if not data:
+        return None
+    # bounds[k] + 1 .. bounds[k + 1] is line k (0-based)
+    bounds = np.flatnonzero(np.frombuffer(data, np.uint8) == 10).tolist()
+    bounds.insert(0, -1)
+    bounds.append(len(data))
+    num_lines = len(bounds) - 1
+    try:
+        num_frames = int(data[: bounds[1]])
+        if num_frames <= 0:
+            return None
+        bodies_per_frame = np.empty(num_frames, np.int64)
+        info_lines: list[bytes] = []
+        joint_blocks: list[bytes] = []
+        i = 1
+        for frame in range(num_frames):
+            count = int(data[bounds[i] + 1 : bounds[i + 1]])
+            if count < 0:
+                return None
+            bodies_per_frame[frame] = count
+            i += 1
+            for _ in range(count):
+                if int(data[bounds[i + 1] + 1 : bounds[i + 2]]) != NUM_JOINTS:
+                    return None
+                info_lines.append(data[bounds[i] + 1 : bounds[i + 1]])
+                joint_blocks.append(data[bounds[i + 2] + 1 : bounds[i + _BODY_BLOCK_LINES]])
+                i += _BODY_BLOCK_LINES
+    except (ValueError, IndexError):
+        return None
+    if i != num_lines:
+        return None
+    num_bodies = len(info_lines)
+    if num_bodies == 0:
+        info = np.zeros((0, _INFO_TOKENS - 1))
+        body_ids = np.zeros(0, np.int64)
+        joints = np.zeros((0, NUM_JOINTS, _JOINT_TOKENS), np.float32)
+    else:
+        info_table = _read_table(b"\n".join(info_lines), _INFO_CSV, num_bodies)
+        joint_table = _read_table(b"\n".join(joint_blocks), _JOINT_CSV, num_bodies * NUM_JOINTS)
+        if info_table is None or joint_table is None:
+            return None
+        if any(column.null_count for column in (*info_table.columns, *joint_table.columns)):
+            return None
+        body_ids = info_table.column(0).to_numpy()
+        info = np.column_stack([column.to_numpy() for column in info_table.columns[1:]])
+        joints = np.column_stack([column.to_numpy() for column in joint_table.columns])
+        if (body_ids < 0).any() or not (np.isfinite(info).all() and np.isfinite(joints).all()):
+            return None
+        joints = joints.astype(np.float32).reshape(num_bodies, NUM_JOINTS, _JOINT_TOKENS)
+    return SkeletonFile(
+        num_frames=num_frames,
+        bodies_per_frame=bodies_per_frame,
+        body_ids=body_ids,
+        body_info=info,
+        body_frame=np.repeat(np.arange(num_frames, dtype=np.int64), bodies_per_frame),
+        joints=joints,
+    )
+
+
+_UNSET = object()
+_compiled_scan = _UNSET
+_CANARY = b"1\n1\n7 0 1 1 1 1 0 -1 0.07957634 2\n25\n" + (
+    b"2.074709 -0.2965012 3.501876 473.6052 239.5442 1604.517 658.5444 "
+    b"0.02263615 -0.4183468 0.8989764 -2.016883E-05 2\n" * 25
+)
+
+
+def _compiled_parser():
+    """The numba kernel's ``scan`` when numba is installed and the kernel compiles and parses a
+    known line correctly, else ``None`` (the Arrow path is used). Resolved once per process;
+    ``POSE_ZSL_NTU_PARSER=arrow`` forces the Arrow path."""
+    global _compiled_scan  # noqa: PLW0603 - lazily resolved once per process
+    if _compiled_scan is _UNSET:
+        _compiled_scan = None
+        if os.environ.get("POSE_ZSL_NTU_PARSER", "").lower() != "arrow":
+            try:
+                from pose_zsl.skeleton._ntu_kernel import scan
+
+                canary = scan(_CANARY)  # compiles, or loads the on-disk cache
+            except ImportError:
+                canary = None
+                scan = None
+            except Exception:  # a numba that cannot compile the kernel: fall back, say so
+                log.warning("numba NTU parser unavailable; using the Arrow parser", exc_info=True)
+                canary = None
+                scan = None
+            if scan is not None and canary is not None and canary[4][0, 0, 10] == np.float32(
+                -2.016883e-05
+            ):
+                _compiled_scan = scan
+    return _compiled_scan
+
+
+def _parse_fast_compiled(data: bytes, scan) -> SkeletonFile | None:
+    parsed = scan(data)
+    if parsed is None:
+        return None
+    num_frames, bodies_per_frame, body_ids, body_info, joints = parsed
+    return SkeletonFile(
+        num_frames=int(num_frames),
+        bodies_per_frame=bodies_per_frame,
+        body_ids=body_ids,
+        body_info=body_info,
+        body_frame=np.repeat(np.arange(num_frames, dtype=np.int64), bodies_per_frame),
+        joints=joints,
+    )
+
+
+def _parse_fast(data: bytes) -> SkeletonFile | None:
+    """Parse a well-formed file in one pass (compiled kernel when numba is installed, else
+    Arrow); ``None`` when the file is not in the canonical layout."""
+    scan = _compiled_parser()
+    if scan is not None:
+        return _parse_fast_compiled(data, scan)
+    return _parse_fast_arrow(data)
+
+
+def _parse_slow(text: str, path: Path) -> SkeletonFile:
+    """Line-by-line parse that names the first bad line; used when the fast path gives up."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines):
+        if line.endswith("\r"):
+            lines[i] = line[:-1]
+    if not any(line.strip() for line in lines):
+        raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
+    while lines and not lines[-1].strip():  # trailing blank lines are harmless
+        lines.pop()
+    cursor = 0
+
+    def next_line(what: str) -> tuple[int, list[str]]:
+        nonlocal cursor
+        if cursor >= len(lines):
+            raise SkeletonFormatError(
+                path, cursor + 1, f"file ends after line {cursor}, but {what} is missing"
+            )
+        cursor += 1
+        return cursor, lines[cursor - 1].split()
+
+    def integer(lineno: int, fields: list[str], what: str) -> int:
+        if len(fields) != 1:
+            raise SkeletonFormatError(
+                path, lineno, f"expected {what} (one integer), got {len(fields)} values"
+            )
+        try:
+            return int(fields[0])
+        except ValueError:
+            raise SkeletonFormatError(
+                path, lineno, f"expected {what} (one integer), got {fields[0]!r}"
+            ) from None
+
+    def numbers(lineno: int, fields: list[str], expected: int, what: str) -> list[float]:
+        if len(fields) != expected:
+            raise SkeletonFormatError(
+                path, lineno, f"expected {expected} {what} values, got {len(fields)}"
+            )
+        out = []
+        for column, token in enumerate(fields, start=1):
+            try:
+                value = float(token)
+            except ValueError:
+                raise SkeletonFormatError(
+                    path, lineno, f"non-numeric {what} value {token!r} (field {column})"
+                ) from None
+            if not np.isfinite(value):
+                raise SkeletonFormatError(
+                    path, lineno, f"non-finite {what} value {token!r} (field {column})"
+                )
+            out.append(value)
+        return out
+
+    lineno, fields = next_line("the frame count")
+    num_frames = integer(lineno, fields, "the frame count")
+    if num_frames <= 0:
+        raise SkeletonFormatError(path, lineno, f"file declares {num_frames} frames")
+    bodies_per_frame = np.zeros(num_frames, np.int64)
+    body_ids: list[int] = []
+    body_info: list[list[float]] = []
+    body_frame: list[int] = []
+    joints: list[list[float]] = []
+    for frame in range(num_frames):
+        where = f"frame {frame + 1} of {num_frames}"
+        lineno, fields = next_line(f"the body count of {where}")
+        count = integer(lineno, fields, f"the body count of {where}")
+        if count < 0:
+            raise SkeletonFormatError(path, lineno, f"negative body count {count} in {where}")
+        bodies_per_frame[frame] = count
+        for body in range(count):
+            body_where = f"body {body + 1} of {where}"
+            lineno, fields = next_line(f"the info line of {body_where}")
+            if len(fields) != _INFO_TOKENS:
+                raise SkeletonFormatError(
+                    path,
+                    lineno,
+                    f"expected {_INFO_TOKENS} body-info values (body id + "
+                    f"{_INFO_TOKENS - 1} fields), got {len(fields)}",
+                )
+            try:
+                body_id = int(fields[0])
+            except ValueError:
+                raise SkeletonFormatError(
+                    path, lineno, f"body id must be an integer, got {fields[0]!r}"
+                ) from None
+            if not 0 <= body_id <= _INT64_MAX:
+                raise SkeletonFormatError(path, lineno, f"body id {body_id} is out of range")
+            info = numbers(lineno, fields[1:], _INFO_TOKENS - 1, "body-info")
+            lineno, fields = next_line(f"the joint count of {body_where}")
+            num_joints = integer(lineno, fields, f"the joint count of {body_where}")
+            if num_joints != NUM_JOINTS:
+                raise SkeletonFormatError(
+                    path, lineno, f"expected {NUM_JOINTS} joints, got {num_joints}"
+                )
+            body_joints: list[float] = []
+            for joint in range(NUM_JOINTS):
+                lineno, fields = next_line(f"joint {joint + 1} of {body_where}")
+                body_joints.extend(numbers(lineno, fields, _JOINT_TOKENS, "joint"))
+            body_ids.append(body_id)
+            body_info.append(info)
+            body_frame.append(frame)
+            joints.append(body_joints)
+    if cursor < len(lines):
+        raise SkeletonFormatError(
+            path,
+            cursor + 1,
+            f"unexpected content after the last of {num_frames} declared frames",
+        )
+    return SkeletonFile(
+        num_frames=num_frames,
+        bodies_per_frame=bodies_per_frame,
+        body_ids=np.asarray(body_ids, dtype=np.int64),
+        body_info=np.asarray(body_info, dtype=np.float64).reshape(-1, _INFO_TOKENS - 1),
+        body_frame=np.asarray(body_frame, dtype=np.int64),
+        joints=np.asarray(joints, dtype=np.float32).reshape(-1, NUM_JOINTS, _JOINT_TOKENS),
+    )
+
+
+def _format_float64(value: float) -> str:
+    """Shortest text that reads back as exactly ``value``; integral values without a point."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value).replace("e", "E")
+
+
+def _float32_lines(values: np.ndarray) -> list[str]:
+    """One line of space-separated numbers per row of float32 ``values``, each number in its
+    shortest text that reads back as exactly that float32.
+
+    Spelled as the NTU files are (integral values without a point, ``-2.016883E-05``), so the
+    real files are reproduced byte for byte. Arrow's C++ float-to-string cast does the bulk; only
+    the rare values that need an exponent go through numpy.
+    """
+    plain = np.where(values == 0, np.float32(0), values)  # "0", never "-0"
+    columns = []
+    for column in plain.T:
+        text = pa.array(column).cast(pa.string())  # shortest round-trip float32 digits
+        magnitude = np.abs(column)
+        scientific = (magnitude > 0) & ((magnitude < 1e-4) | (magnitude >= 1e16))
+        if scientific.any():  # Arrow writes 0.00009276937 where the Kinect SDK wrote 9.276937E-05
+            python_text = text.to_numpy(zero_copy_only=False).astype(object)
+            python_text[scientific] = [
+                value.upper() for value in column[scientific].astype(str).tolist()
+            ]
+            text = pa.array(python_text, pa.string())
+        columns.append(pc.replace_substring(text, "e", "E"))  # Arrow writes 1.5e+10 past 1e9
+    return pc.binary_join_element_wise(*columns, " ").to_pylist()
+
+
+def write_skeleton(path: str | PathLike[str], skeleton: SkeletonFile, newline: str = "\n") -> None:
+    """Write ``skeleton`` in the NTU ``.skeleton`` text format (inverse of :func:`read_skeleton`).
+
+    Numbers are spelled as in the NTU files (7 significant digits, ``E-05`` exponents, integral
+    values without a point) wherever that is exact, with more digits where it is not, so reading
+    the file back gives exactly the same arrays: the real NTU files are reproduced byte for byte.
+
+    Raises:
+        ValueError: the arrays are inconsistent with each other or hold NaN/inf.
+    """
+    if newline not in ("\n", "\r\n"):
+        raise ValueError(f"newline must be '\\n' or '\\r\\n', got {newline!r}")
+    bodies_per_frame = np.asarray(skeleton.bodies_per_frame, dtype=np.int64)
+    body_ids = np.asarray(skeleton.body_ids, dtype=np.int64)
+    body_info = np.asarray(skeleton.body_info, dtype=np.float64)
+    body_frame = np.asarray(skeleton.body_frame, dtype=np.int64)
+    joints = np.asarray(skeleton.joints, dtype=np.float32)
+    num_bodies = body_ids.shape[0]
+    if skeleton.num_frames <= 0 or bodies_per_frame.shape != (skeleton.num_frames,):
+        raise ValueError(
+            f"num_frames={skeleton.num_frames} but bodies_per_frame has shape "
+            f"{bodies_per_frame.shape}"
+        )
+    if (bodies_per_frame < 0).any() or int(bodies_per_frame.sum()) != num_bodies:
+        raise ValueError(
+            f"bodies_per_frame sums to {int(bodies_per_frame.sum())} but there are "
+            f"{num_bodies} body records"
+        )
+    expected_frames = np.repeat(np.arange(skeleton.num_frames), bodies_per_frame)
+    if not np.array_equal(body_frame, expected_frames):
+        raise ValueError("body_frame does not list body records frame by frame")
+    if body_info.shape != (num_bodies, len(BODY_INFO_FIELDS)):
+        raise ValueError(f"body_info must be ({num_bodies}, 9), got {body_info.shape}")
+    if joints.shape != (num_bodies, NUM_JOINTS, _JOINT_TOKENS):
+        raise ValueError(f"joints must be ({num_bodies}, 25, 12), got {joints.shape}")
+    if (body_ids < 0).any():
+        raise ValueError("body ids must be non-negative integers")
+    if not (np.isfinite(body_info).all() and np.isfinite(joints).all()):
+        raise ValueError("body_info and joints must be finite")
+
+    info_lines = [" ".join(map(_format_float64, row)) for row in body_info.tolist()]
+    joint_lines = _float32_lines(joints.reshape(-1, _JOINT_TOKENS)) if num_bodies else []
+    out: list[str] = [str(skeleton.num_frames)]
+    body = 0
+    for count in bodies_per_frame.tolist():
+        out.append(str(count))
+        for _ in range(count):
+            out.append(f"{body_ids[body]} {info_lines[body]}")
+            out.append(str(NUM_JOINTS))
+            out.extend(joint_lines[body * NUM_JOINTS : (body + 1) * NUM_JOINTS])
+            body += 1
+    out.append("")
+    Path(path).write_bytes(newline.join(out).encode("ascii"))
+
+
+class SampleName(NamedTuple):
+    """Fields of an NTU sample name ``SsssCcccPpppRrrrAaaa`` (1-based, as in the name)."""
+
+    setup: int
+    camera: int
+    performer: int
+    replication: int
+    action: int
+
+    def __str__(self) -> str:
+        return (
+            f"S{self.setup:03d}C{self.camera:03d}P{self.performer:03d}"
+            f"R{self.replication:03d}A{self.action:03d}"
+        )
+
+
+_SAMPLE_NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
+
+
+def parse_sample_name(name: str | PathLike[str]) -> SampleName:
+    """Parse ``S001C002P003R002A013`` (a bare name, a file name or a path).
+
+    Raises:
+        SkeletonFormatError: the name does not follow ``SsssCcccPpppRrrrAaaa[.skeleton]``.
+    """
+    stem = Path(name).name
+    if stem.endswith(".skeleton"):
+        stem = stem[: -len(".skeleton")]
+    match = _SAMPLE_NAME.fullmatch(stem)
+    if match is None:
+        raise SkeletonFormatError(
+            name, None, f"file name {stem!r} does not follow the NTU pattern SsssCcccPpppRrrrAaaa"
+        )
+    fields = SampleName(*(int(group) for group in match.groups()))
+    if min(fields) < 1:
+        raise SkeletonFormatError(name, None, f"file name {stem!r} has a 0 field (1-based)")
+    return fields
+
+
+def load_sample(path: str | PathLike[str], max_bodies: int = 2, denoise: bool = True) -> np.ndarray:
+    """x y z of the selected bodies: float32 ``(T, max_bodies, 25, 3)``, actor first.
+
+    With ``denoise`` the NTU noise-body rules pick the bodies (see
+    :mod:`pose_zsl.skeleton.denoise`); without it the first ``max_bodies`` tracked bodies in
+    order of appearance are kept. A missing body is zeros.
+
+    Raises:
+        SkeletonFormatError: bad file content or no usable body.
+    """
+    return load_sample_with_flags(path, max_bodies=max_bodies, denoise=denoise)[0]
+
+
+def load_sample_with_flags(
+    path: str | PathLike[str], max_bodies: int = 2, denoise: bool = True
+) -> tuple[np.ndarray, list[str]]:
+    """:func:`load_sample` plus the quality flags raised while selecting bodies."""
+    from pose_zsl.skeleton.denoise import select_bodies
+
+    if max_bodies < 1:
+        raise ValueError(f"max_bodies must be >= 1, got {max_bodies}")
+    skeleton = read_skeleton(path)
+    return select_bodies(skeleton, max_bodies=max_bodies, denoise=denoise, path=path)
