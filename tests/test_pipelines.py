@@ -8,6 +8,7 @@ the real catalog, parameters, dataset factories and namespaces are exercised.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +19,12 @@ from kedro.framework.startup import bootstrap_project
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+SAMPLES_PER_ACTION = 5
 TINY_CATALOG = {
     "raw_recordings": {
         "type": "pose_zsl.datasets.SyntheticSkeletonDataset",
         "path": "data/01_raw/synthetic_ntu60",
-        "samples_per_action": 6,
+        "samples_per_action": SAMPLES_PER_ACTION,
         "seed": 1,
         "num_performers": 6,
     }
@@ -39,13 +41,15 @@ TINY_PARAMETERS = {
     "zsl_training": {
         "devise": {"epochs": 5},
         "relation_net": {"episodes": 200, "lr_step": 100, "log_every": 50},
+        "infonce": {"epochs": 5},
     },
 }
 
 
-@pytest.fixture
-def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(scope="module")
+def kedro_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A throw-away copy of the project (configuration only) with a tiny ``test`` environment."""
+    tmp_path = tmp_path_factory.mktemp("kedro")
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(PROJECT / "pyproject.toml", project / "pyproject.toml")
@@ -56,16 +60,20 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     test_env.mkdir()
     (test_env / "catalog.yml").write_text(yaml.safe_dump(TINY_CATALOG))
     (test_env / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMETERS))
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("DO_NOT_TRACK", "true")
-    bootstrap_project(project)
-    return project
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        patch.setenv("DO_NOT_TRACK", "true")
+        bootstrap_project(project)
+        yield project
 
 
 def run_pipelines(project: Path, pipelines: list[str]) -> None:
     with KedroSession.create(project_path=project, env="test") as session:
         session.run(pipeline_names=pipelines)
+
+
+# The tests below run in order on one project: each pipeline reads what the previous wrote.
 
 
 def test_ingestion_pipeline_writes_the_common_schema(kedro_project: Path) -> None:
@@ -75,7 +83,7 @@ def test_ingestion_pipeline_writes_the_common_schema(kedro_project: Path) -> Non
 
     samples = pd.read_parquet(kedro_project / "data/02_intermediate/samples.parquet")
     assert list(samples.columns) == list(SAMPLE_COLUMNS)
-    assert len(samples) == 60 * 6
+    assert len(samples) == 60 * SAMPLES_PER_ACTION
     assert set(samples["source"]) == {"synthetic"}
     assert samples["action_id"].nunique() == 60
     assert set(samples["xsub"]) == {"train", "test"}
@@ -90,5 +98,66 @@ def test_ingestion_pipeline_writes_the_common_schema(kedro_project: Path) -> Non
     actions = pd.read_parquet(kedro_project / "data/02_intermediate/actions.parquet")
     assert len(actions) == 60
     report = (kedro_project / "data/08_reporting/ingestion_report.md").read_text()
-    assert "samples: 360" in report
+    assert f"samples: {60 * SAMPLES_PER_ACTION}" in report
     assert (kedro_project / "data/08_reporting/frames_histogram.png").stat().st_size > 0
+
+
+def test_label_embedding_and_split_selection(kedro_project: Path) -> None:
+    run_pipelines(kedro_project, ["label_embedding", "split_selection"])
+
+    learned = pd.read_parquet(kedro_project / "data/04_feature/label_embeddings_learned.parquet")
+    random = pd.read_parquet(kedro_project / "data/04_feature/label_embeddings_random.parquet")
+    assert len(learned) == len(random) == 60
+    assert set(learned["embedder"]) == {"sentence_transformers"}
+    assert set(random["embedder"]) == {"random"}
+    assert learned["dim"].iloc[0] == random["dim"].iloc[0] == 384
+
+    splits = pd.read_parquet(kedro_project / "data/05_model_input/splits.parquet")
+    assert set(splits["split"]) == {"nearest", "random", "furthest"}
+    for _, rows in splits.groupby("split"):
+        assert (rows["role"] == "unseen").sum() == 5
+        assert not rows.loc[rows["role"] == "unseen", "pseudo_unseen"].any()
+    nearest = pd.read_parquet(kedro_project / "data/05_model_input/split_classes_nearest.parquet")
+    assert set(nearest["split"]) == {"nearest"}
+    assert "nearest seen class" in (kedro_project / "data/08_reporting/splits.md").read_text()
+
+
+def test_stgcn_training_and_feature_extraction(kedro_project: Path) -> None:
+    run_pipelines(kedro_project, ["stgcn_training", "feature_extraction"])
+
+    for split in ("nearest", "random", "furthest"):
+        classes = pd.read_parquet(
+            kedro_project / f"data/05_model_input/split_classes_{split}.parquet"
+        )
+        unseen = set(classes.loc[classes["role"] == "unseen", "action_id"])
+        features = pd.read_parquet(kedro_project / f"data/04_feature/features_{split}.parquet")
+        assert len(features) == 60 * SAMPLES_PER_ACTION  # every sample, seen and unseen
+        assert set(features.loc[~features["is_seen"], "action_id"]) == unseen
+        assert len(features["feature"].iloc[0]) == 32  # 256 x width 0.125
+        assert len(features["seen_logits"].iloc[0]) == 55
+        history = pd.read_parquet(
+            kedro_project / f"data/07_model_output/stgcn_history_{split}.parquet"
+        )
+        assert len(history) == 2
+
+
+def test_zero_shot_grid_and_paper_tables(kedro_project: Path) -> None:
+    run_pipelines(kedro_project, ["zsl_training", "evaluation"])
+
+    metrics = pd.read_parquet(kedro_project / "data/08_reporting/metrics.parquet")
+    for column in ("dataset", "split", "head", "embedding", "protocol", "metric", "value"):
+        assert column in metrics.columns
+    heads = metrics[metrics["head"] != "vanilla_stgcn"]
+    variants = heads.groupby(["split", "head", "embedding"]).size()
+    assert len(variants) == 3 * 3 * 2
+    assert set(heads["protocol"]) == {"zsl", "gzsl", "gzsl_calibrated"}
+    assert metrics["value"].between(0, 100).all()
+    vanilla = metrics[(metrics["head"] == "vanilla_stgcn") & (metrics["metric"] == "unseen_acc")]
+    assert len(vanilla) == 3 and (vanilla["value"] == 0).all()
+
+    table1 = (kedro_project / "data/08_reporting/zsl_top1_table.md").read_text()
+    table2 = (kedro_project / "data/08_reporting/gzsl_table.md").read_text()
+    assert "| relation_net | learned |" in table1 and "| devise | random |" in table1
+    assert " / " in table2
+    suh = (kedro_project / "data/08_reporting/gzsl_seen_unseen_table.md").read_text()
+    assert "Calibrated" in suh

@@ -1,0 +1,330 @@
+"""Batches of fixed-length skeleton windows built from the unpadded ``sequences`` table.
+
+Sequences are stored unpadded as ``(T, M, V, C)``. The network wants ``(N, C, T, V, M)`` with a
+fixed ``T``, so every batch is cut to ``window`` frames when it is assembled:
+
+* ``"resize"`` (default): linear interpolation along time, so a whole action of any length fits
+  the window. Leading and trailing empty frames (no body at all) are dropped first so that they do
+  not take part in the interpolation.
+* ``"pad"``: the original ST-GCN feeder: the sequence is written at the start of a zero window;
+  a longer one is cropped, at a random offset in training and centred in evaluation.
+* ``"loop"``: the (trimmed) sequence is repeated until the window is full; cropped like ``"pad"``
+  when longer.
+
+Bodies are padded with zeros or truncated to ``max_bodies``. All randomness (shuffle order,
+crop offsets, augmentation) is derived from ``(seed, epoch, item)``, so batches do not depend on
+the number of loader workers, and a resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from pose_zsl.skeleton.store import SequenceStore
+
+logger = logging.getLogger(__name__)
+
+WINDOW_MODES = ("resize", "pad", "loop")
+
+#: Maximum rotation about the vertical axis (degrees) and relative scale change of the optional
+#: training augmentation: small enough to keep every action recognisable.
+AUGMENT_MAX_ROTATION_DEG = 10.0
+AUGMENT_MAX_SCALE = 0.1
+
+
+class Batch(NamedTuple):
+    """One collated batch: ``x`` (N, C, T, V, M) float32, ``y`` (N,) int64 labels, ``index``
+    (N,) int64 positions of the items in their dataset (to map rows back to sample ids)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """Store positions that can be fed to the network, and those skipped with their reason."""
+
+    kept: np.ndarray  # int64 store positions, in input order
+    skipped: pd.DataFrame  # columns: sample_id, reason
+
+
+def check_sequence_layout(
+    store: SequenceStore,
+    positions: Sequence[int] | np.ndarray,
+    num_joints: int,
+    in_channels: int,
+    layout: str,
+) -> None:
+    """Raise ValueError when a sequence's joints or channels do not fit the model's layout.
+
+    A wrong layout is a configuration error for the whole table, never a per-sample skip.
+    """
+    for position in positions:
+        _, _, joints, channels = store.shape(int(position))
+        if joints != num_joints or channels != in_channels:
+            raise ValueError(
+                f"sequence {store.ids[int(position)]!r} has {joints} joints and {channels} "
+                f"channels, but the model layout {layout!r} expects {num_joints} joints and "
+                f"{in_channels} channels: choose the layout that matches the data"
+            )
+
+
+def screen_sequences(store: SequenceStore, positions: Sequence[int] | np.ndarray) -> ScreenResult:
+    """Drop sequences that cannot give a meaningful window, counting each with its reason.
+
+    Reasons: ``"no frames"`` (T == 0 or no body slot), ``"non-finite coordinates"`` (NaN/inf),
+    ``"no valid frames"`` (every coordinate is zero, i.e. no body was ever tracked).
+    A warning is logged with the count; the caller decides what to do with ``skipped``.
+    """
+    kept: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    for raw_position in positions:
+        position = int(raw_position)
+        sequence = store[position]
+        if sequence.size == 0:
+            reason = "no frames"
+        elif not np.isfinite(sequence).all():
+            reason = "non-finite coordinates"
+        elif not sequence.any():
+            reason = "no valid frames"
+        else:
+            kept.append(position)
+            continue
+        skipped.append((store.ids[position], reason))
+    skipped_frame = pd.DataFrame(skipped, columns=["sample_id", "reason"])
+    if skipped:
+        counts = skipped_frame["reason"].value_counts().to_dict()
+        examples = ", ".join(f"{sid} ({why})" for sid, why in skipped[:5])
+        logger.warning(
+            "skipped %d of %d sequences that cannot be windowed %s, e.g. %s",
+            len(skipped),
+            len(kept) + len(skipped),
+            counts,
+            examples,
+        )
+    return ScreenResult(np.asarray(kept, dtype=np.int64), skipped_frame)
+
+
+def _trim_empty_frames(sequence: np.ndarray) -> np.ndarray:
+    """Drop leading and trailing frames in which no body has any non-zero coordinate."""
+    valid = sequence.reshape(sequence.shape[0], -1).any(axis=1)
+    frames = np.flatnonzero(valid)
+    if frames.size == 0:
+        raise ValueError("sequence has no valid frames (screen it with screen_sequences first)")
+    return sequence[frames[0] : frames[-1] + 1]
+
+
+def _crop_start(length: int, window: int, rng: np.random.Generator | None) -> int:
+    """Random offset in training (``rng`` given), centred otherwise."""
+    if rng is None:
+        return (length - window) // 2
+    return int(rng.integers(0, length - window + 1))
+
+
+def fit_window(
+    sequence: np.ndarray,
+    window: int,
+    mode: str = "resize",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Return ``sequence`` (T, M, V, C) as a new float32 array of exactly ``window`` frames.
+
+    ``rng`` selects random crops (training); ``None`` selects centred crops (evaluation).
+    """
+    if mode not in WINDOW_MODES:
+        raise ValueError(f"window mode {mode!r} is not one of {WINDOW_MODES}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1 frame, got {window}")
+    if mode == "pad":
+        length = sequence.shape[0]
+        out = np.zeros((window, *sequence.shape[1:]), dtype=np.float32)
+        if length <= window:
+            out[:length] = sequence
+        else:
+            start = _crop_start(length, window, rng)
+            out[:] = sequence[start : start + window]
+        return out
+    sequence = _trim_empty_frames(sequence)
+    length = sequence.shape[0]
+    if mode == "resize":
+        if length == 1:
+            return np.repeat(sequence.astype(np.float32), window, axis=0)
+        where = np.linspace(0.0, length - 1, window)
+        lower = np.floor(where).astype(np.int64)
+        upper = np.minimum(lower + 1, length - 1)
+        frac = (where - lower).astype(np.float32)[:, None, None, None]
+        return (sequence[lower] * (1.0 - frac) + sequence[upper] * frac).astype(np.float32)
+    # loop
+    if length >= window:
+        start = _crop_start(length, window, rng)
+        return np.array(sequence[start : start + window], dtype=np.float32)
+    return sequence[np.arange(window) % length].astype(np.float32)
+
+
+def fit_bodies(sequence: np.ndarray, max_bodies: int) -> np.ndarray:
+    """Pad with all-zero bodies, or keep the first ``max_bodies`` body slots."""
+    bodies = sequence.shape[1]
+    if bodies == max_bodies:
+        return sequence
+    if bodies > max_bodies:
+        return sequence[:, :max_bodies]
+    pad = np.zeros((sequence.shape[0], max_bodies - bodies, *sequence.shape[2:]), np.float32)
+    return np.concatenate([sequence, pad], axis=1)
+
+
+def augment_window(window_array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate about the vertical (y) axis and rescale; linear, so zero padding stays zero."""
+    angle = math.radians(rng.uniform(-AUGMENT_MAX_ROTATION_DEG, AUGMENT_MAX_ROTATION_DEG))
+    scale = rng.uniform(1.0 - AUGMENT_MAX_SCALE, 1.0 + AUGMENT_MAX_SCALE)
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    transform = np.array([[cos, 0.0, sin], [0.0, scale, 0.0], [-sin, 0.0, cos]], np.float32)
+    return window_array @ transform.T
+
+
+def item_seed(seed: int, epoch: int, item: int) -> int:
+    """Independent random stream per (seed, epoch, item), whatever process draws it."""
+    return int(np.random.SeedSequence([seed, epoch, item]).generate_state(1, np.uint64)[0])
+
+
+class SkeletonDataset(Dataset):
+    """Map-style dataset over store positions, returning unpadded per-sample arrays.
+
+    An item key is an ``int`` or an ``(int, epoch)`` pair (as :class:`EpochSampler` yields);
+    an item is ``(sequence (T, M, V, C) read-only view, label, key index, item seed)``.
+    """
+
+    def __init__(
+        self,
+        store: SequenceStore,
+        positions: Sequence[int] | np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+        seed: int = 0,
+    ) -> None:
+        self.store = store
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.positions.shape != self.labels.shape:
+            raise ValueError(
+                f"{len(self.positions)} positions but {len(self.labels)} labels for the dataset"
+            )
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[np.ndarray, int, int, int]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        sequence = self.store[int(self.positions[index])]
+        return sequence, int(self.labels[index]), int(index), item_seed(self.seed, epoch, index)
+
+
+class EpochSampler(Sampler):
+    """Yields ``(index, epoch)`` keys, shuffled per epoch from ``(seed, epoch)`` when asked.
+
+    Call :meth:`set_epoch` before each epoch; the order and the per-item randomness then depend
+    only on the seed and the epoch number (like ``DistributedSampler``).
+    """
+
+    def __init__(self, length: int, shuffle: bool, seed: int = 0) -> None:
+        self.length = length
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
+        else:
+            order = np.arange(self.length)
+        return ((int(i), self.epoch) for i in order)
+
+
+class WindowCollate:
+    """Collate :class:`SkeletonDataset` items into a :class:`Batch` of fixed windows.
+
+    ``train=True`` uses random crops (and augmentation when enabled) drawn from each item's seed;
+    ``train=False`` is deterministic (centred crops, no augmentation).
+    """
+
+    def __init__(
+        self,
+        window: int,
+        max_bodies: int,
+        mode: str = "resize",
+        train: bool = False,
+        augment: bool = False,
+    ) -> None:
+        if mode not in WINDOW_MODES:
+            raise ValueError(f"window mode {mode!r} is not one of {WINDOW_MODES}")
+        if window < 1 or max_bodies < 1:
+            raise ValueError(f"window ({window}) and max_bodies ({max_bodies}) must be >= 1")
+        self.window = window
+        self.max_bodies = max_bodies
+        self.mode = mode
+        self.train = train
+        self.augment = augment
+
+    def __call__(self, items: Sequence[tuple[np.ndarray, int, int, int]]) -> Batch:
+        first = items[0][0]
+        joints, channels = first.shape[2], first.shape[3]
+        out = np.empty((len(items), self.window, self.max_bodies, joints, channels), np.float32)
+        for row, (sequence, _, _, seed) in enumerate(items):
+            rng = np.random.default_rng(seed) if self.train else None
+            bodies = fit_bodies(sequence, self.max_bodies)
+            windowed = fit_window(bodies, self.window, self.mode, rng)
+            if self.train and self.augment:
+                windowed = augment_window(windowed, rng)
+            out[row] = windowed
+        # (N, T, M, V, C) -> (N, C, T, V, M), contiguous for the network
+        x = torch.from_numpy(out).permute(0, 4, 1, 3, 2).contiguous()
+        y = torch.tensor([item[1] for item in items], dtype=torch.int64)
+        index = torch.tensor([item[2] for item in items], dtype=torch.int64)
+        return Batch(x, y, index)
+
+
+def make_loader(
+    dataset: SkeletonDataset,
+    collate: WindowCollate,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> tuple[DataLoader, EpochSampler]:
+    """A DataLoader over ``dataset`` plus its sampler (call ``sampler.set_epoch`` each epoch).
+
+    Workers are kept alive between epochs; batches are identical for any ``num_workers``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+    return loader, sampler

@@ -1,0 +1,207 @@
+"""Frozen ST-GCN feature extraction for every sample (seen and unseen, train and test).
+
+The feature is the paper's "256-D visual feature just before the final average pooling and
+softmax", pooled over time, joints and bodies exactly as the reference model does before its
+classifier; the seen-class logits come from the same forward pass (the "vanilla ST-GCN" baseline).
+Windowing is the evaluation windowing of training: deterministic, centred crops, no augmentation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from pose_zsl.skeleton.store import SequenceStore
+from pose_zsl.training.batching import (
+    SkeletonDataset,
+    WindowCollate,
+    check_sequence_layout,
+    make_loader,
+    screen_sequences,
+)
+from pose_zsl.training.device import autocast, configure_backend, resolve_device, resolve_precision
+from pose_zsl.training.stgcn_trainer import check_class_ids
+
+logger = logging.getLogger(__name__)
+
+FEATURE_COLUMNS = ("sample_id", "action_id", "protocol_split", "is_seen", "feature", "seen_logits")
+
+
+def features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled features (N, D) and logits (N, num_classes), from one forward pass when the model
+    offers it (``STGCN.forward_with_features``), else from ``extract_features`` and ``forward``."""
+    if hasattr(model, "forward_with_features"):
+        logits, features = model.forward_with_features(x)
+        return features, logits
+    return model.extract_features(x), model(x)
+
+
+def _windowing(
+    meta: dict[str, Any] | None,
+    window: int | None,
+    max_bodies: int | None,
+    window_mode: str | None,
+) -> tuple[int, int, str]:
+    """The training windowing, from the artefact meta or explicit arguments (which must agree)."""
+    given = {"window": window, "max_bodies": max_bodies, "window_mode": window_mode}
+    if meta is not None:
+        for key, value in given.items():
+            if value is not None and value != meta[key]:
+                raise ValueError(
+                    f"{key}={value!r} differs from the model's training value {meta[key]!r}"
+                )
+            given[key] = meta[key]
+    absent = [key for key, value in given.items() if value is None]
+    if absent:
+        raise ValueError(f"extract_features needs {absent} (or the model artefact's meta)")
+    return int(given["window"]), int(given["max_bodies"]), str(given["window_mode"])
+
+
+def _model_layout(model: nn.Module) -> tuple[str | None, int | None, int | None]:
+    """(layout name, joints, input channels) the model was built for, where it says so."""
+    layout = getattr(model, "layout", None)
+    name = getattr(layout, "name", layout)
+    joints = getattr(layout, "num_joints", None)
+    if joints is None and isinstance(getattr(model, "A", None), torch.Tensor):
+        joints = int(model.A.shape[-1])
+    channels = getattr(model, "in_channels", None)
+    return (str(name) if name is not None else None), joints, channels
+
+
+def extract_features(
+    model: nn.Module,
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    class_ids_seen: Sequence[int],
+    *,
+    unseen_ids: Sequence[int] | None = None,
+    window: int | None = None,
+    max_bodies: int | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    meta: dict[str, Any] | None = None,
+    protocol: str = "xsub",
+    window_mode: str | None = None,
+    precision: str = "fp32",
+    num_workers: int = 0,
+    progress: logging.Logger = logger,
+) -> pd.DataFrame:
+    """Run the frozen ``model`` over all samples and return the feature table.
+
+    Columns: sample_id, action_id, protocol_split (``samples[protocol]``: "train"/"test"/None),
+    is_seen (action in ``class_ids_seen``), feature (float32 (D,)), seen_logits (float32
+    (num_seen,), column j is seen class ``sorted(class_ids_seen)[j]``). Rows follow the samples
+    table's order. Sequences that cannot be windowed (no valid frames, NaN) are left out with a
+    counted warning; their ids and reasons are in ``frame.attrs["skipped"]``.
+
+    ``window``, ``max_bodies`` and ``window_mode`` must be the ones the model was trained with:
+    pass the model artefact's ``meta`` and they are taken from it (an explicit value must then
+    agree), and the artefact's class list is checked against ``class_ids_seen``. ``precision``
+    defaults to fp32: the features are stored and reused, so they are computed at full precision.
+
+    Raises:
+        ValueError: the sequences do not fit the model's layout, the logits do not match the
+            seen classes, ``unseen_ids`` overlaps the seen ids or leaves classes unaccounted
+            for, or a sample has no sequence.
+    """
+    seen = sorted(int(c) for c in class_ids_seen)
+    if not seen:
+        raise ValueError("class_ids_seen is empty")
+    window, max_bodies, window_mode = _windowing(meta, window, max_bodies, window_mode)
+    if meta is not None:
+        check_class_ids(meta["class_ids"], seen, "the ST-GCN model artefact")
+    if protocol not in samples.columns:
+        raise ValueError(f"samples table lacks the protocol column {protocol!r}")
+    actions = samples["action_id"].to_numpy(dtype=np.int64, na_value=-1)
+    if unseen_ids is not None:
+        unseen = {int(c) for c in unseen_ids}
+        overlap = sorted(unseen & set(seen))
+        if overlap:
+            raise ValueError(f"classes {overlap} are listed as both seen and unseen")
+        unknown = sorted(set(actions.tolist()) - unseen - set(seen))
+        if unknown:
+            raise ValueError(
+                f"samples of actions {unknown} are neither seen nor unseen in this split"
+            )
+
+    store = SequenceStore(sequences)
+    missing = [sid for sid in samples["sample_id"] if sid not in store]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} samples have no sequence in the sequences table, e.g. {missing[:5]}"
+        )
+    positions = np.array([store.index_of(sid) for sid in samples["sample_id"]], dtype=np.int64)
+    layout, joints, channels = _model_layout(model)
+    if len(positions) and joints is not None:
+        in_channels = channels if channels is not None else store.shape(int(positions[0]))[3]
+        check_sequence_layout(store, positions, joints, in_channels, layout or "of the model")
+    screened = screen_sequences(store, positions)
+    kept_rows = np.flatnonzero(np.isin(positions, screened.kept))
+
+    torch_device = resolve_device(device)
+    dtype = resolve_precision(precision, torch_device)
+    configure_backend(torch_device)
+    dataset = SkeletonDataset(store, positions[kept_rows], actions[kept_rows])
+    loader, _ = make_loader(
+        dataset,
+        WindowCollate(window, max_bodies, window_mode, train=False),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=torch_device.type == "cuda",
+    )
+    was_training = model.training
+    model.eval()
+    features: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    try:
+        with torch.no_grad(), autocast(torch_device, dtype):
+            for batch in tqdm(loader, desc="ST-GCN features", leave=False, disable=None):
+                batch_features, batch_logits = features_and_logits(
+                    model, batch.x.to(torch_device, non_blocking=True)
+                )
+                if batch_logits.shape[1] != len(seen):
+                    raise ValueError(
+                        f"the model outputs {batch_logits.shape[1]} classes but "
+                        f"{len(seen)} seen class ids were given: the model was trained on "
+                        "another class list"
+                    )
+                features.append(batch_features.float().cpu().numpy())
+                logits.append(batch_logits.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+
+    feature_array = np.concatenate(features) if features else np.zeros((0, 0), np.float32)
+    logit_array = np.concatenate(logits) if logits else np.zeros((0, len(seen)), np.float32)
+    kept = samples.iloc[kept_rows]
+    frame = pd.DataFrame(
+        {
+            "sample_id": kept["sample_id"].astype(str).to_numpy(),
+            "action_id": actions[kept_rows],
+            "protocol_split": np.array(
+                [split if isinstance(split, str) else None for split in kept[protocol]], object
+            ),
+            "is_seen": np.isin(actions[kept_rows], seen),
+            "feature": list(feature_array.astype(np.float32, copy=False)),
+            "seen_logits": list(logit_array.astype(np.float32, copy=False)),
+        }
+    ).reset_index(drop=True)
+    frame.attrs["skipped"] = screened.skipped.to_dict("records")
+    progress.info(
+        "extracted %d-D ST-GCN features for %d samples (%d seen-class, %d unseen-class), "
+        "%d skipped",
+        feature_array.shape[1] if feature_array.ndim == 2 else 0,
+        len(frame),
+        int(frame["is_seen"].sum()),
+        int((~frame["is_seen"]).sum()),
+        len(screened.skipped),
+    )
+    return frame

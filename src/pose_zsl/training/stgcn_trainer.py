@@ -1,0 +1,945 @@
+"""Train ST-GCN on the seen classes of a protocol's training split, with checkpoints and resume.
+
+Zero-shot integrity: only samples of *seen* classes from the protocol's ``"train"`` split reach
+the training and validation loaders. Model selection (best epoch) uses a stratified, seeded
+hold-out of that same seen-class training split, never test samples and never unseen classes.
+:func:`assert_seen_only` re-checks the exact sample ids that the loaders will read against a
+snapshot of the input table, so a bug in the row selection raises instead of leaking.
+
+Every epoch ends with an atomic checkpoint (``last.pt`` in the checkpoint directory: model,
+optimizer, schedule, history, best weights, RNG state, config). Rerunning with the same directory
+and a compatible config continues after the last completed epoch; on CPU the result is bitwise
+the same as an uninterrupted run, because all data randomness is derived from (seed, epoch, item)
+and the torch RNG state is restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from pose_zsl.skeleton.store import SequenceStore
+from pose_zsl.training.batching import (
+    WINDOW_MODES,
+    SkeletonDataset,
+    WindowCollate,
+    check_sequence_layout,
+    make_loader,
+    screen_sequences,
+)
+from pose_zsl.training.device import (
+    autocast,
+    configure_backend,
+    resolve_device,
+    resolve_precision,
+)
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_FORMAT = "pose_zsl.stgcn_checkpoint"
+ARTIFACT_FORMAT = "pose_zsl.stgcn_artifact"
+FORMAT_VERSION = 1
+PROTOCOLS = ("xsub", "xview", "xset")
+WEIGHT_INITS = ("pytorch", "reference")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "lr", "samples_per_s", "seconds")
+
+#: Config fields that only steer how a run executes; a checkpoint stays resumable across them.
+#: ``epochs`` is among them so that a finished run can be extended.
+RUN_ONLY_FIELDS = frozenset(
+    {
+        "epochs",
+        "num_workers",
+        "cpu_threads",
+        "checkpoint_dir",
+        "device",
+        "compile",
+        "eval_batch_size",
+    }
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or model artefact that cannot be used; the message names the file."""
+
+
+@dataclass
+class TrainConfig:
+    """ST-GCN training settings.
+
+    The defaults are the paper's (SGD lr 0.01, momentum 0.9, wd 1e-4, batch 48, 80 epochs, step
+    decay, 300-frame windows, 2 bodies) except ``window_mode``: "resize" fits a whole clip into
+    any window, which short CPU windows need; ``TrainConfig.paper()`` uses the reference's
+    zero padding ("pad").
+
+    ``lr_milestones`` are epochs (0-based) at which the learning rate is multiplied by
+    ``lr_gamma``. ``width`` scales every layer's channels (1.0 = the original network; the
+    feature dimension is 256 * width). ``reference_exact_graph`` selects the original's
+    truncated-hop spatial partition (True) or true BFS distances (see ``pose_zsl.models.graph``).
+    ``val_fraction`` of each seen class's training samples is held out for model selection.
+    ``cpu_threads`` caps torch's intra-op threads during the run (None: torch's default); on a
+    CPU shared with other jobs one thread can be many times faster than oversubscribed ones.
+    """
+
+    epochs: int = 80
+    batch_size: int = 48
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[int, ...] = (10, 50)
+    lr_gamma: float = 0.1
+    window: int = 300
+    window_mode: str = "resize"
+    max_bodies: int = 2
+    augment: bool = False
+    protocol: str = "xsub"
+    val_fraction: float = 0.1
+    width: float = 1.0
+    partition: str = "spatial"
+    reference_exact_graph: bool = True
+    edge_importance: bool = True
+    dropout: float = 0.5
+    weight_init: str = "pytorch"
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    channels_last: bool = False
+    grad_clip: float | None = None
+    num_workers: int = 0
+    cpu_threads: int | None = None
+    eval_batch_size: int | None = None
+    seed: int = 0
+    checkpoint_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        self._coerce_numbers()
+        self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs={self.epochs} (must be >= 1)")
+        if self.batch_size < 1:
+            problems.append(f"batch_size={self.batch_size} (must be >= 1)")
+        if self.lr <= 0:
+            problems.append(f"lr={self.lr} (must be > 0)")
+        if self.window < 1 or self.max_bodies < 1:
+            problems.append(f"window={self.window}, max_bodies={self.max_bodies} (must be >= 1)")
+        if self.window_mode not in WINDOW_MODES:
+            problems.append(f"window_mode={self.window_mode!r} (one of {WINDOW_MODES})")
+        if self.protocol not in PROTOCOLS:
+            problems.append(f"protocol={self.protocol!r} (one of {PROTOCOLS})")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction={self.val_fraction} (must be in [0, 1))")
+        if self.weight_init not in WEIGHT_INITS:
+            problems.append(f"weight_init={self.weight_init!r} (one of {WEIGHT_INITS})")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            problems.append(f"grad_clip={self.grad_clip} (must be > 0 or None)")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            problems.append(f"cpu_threads={self.cpu_threads} (must be >= 1 or None)")
+        if self.width <= 0:
+            problems.append(f"width={self.width} (must be > 0)")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+    def _coerce_numbers(self) -> None:
+        """Accept numbers written as strings (YAML reads ``1e-4`` without a dot as a string)."""
+        casts = {"float": float, "int": int, "float | None": float, "int | None": int}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            cast = casts.get(str(spec.type))
+            if cast is None or value is None or isinstance(value, bool):
+                continue
+            try:
+                number = cast(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"TrainConfig.{spec.name}={value!r} is not a number") from None
+            if cast is int and isinstance(value, float) and number != value:
+                raise ValueError(f"TrainConfig.{spec.name}={value!r} is not an integer")
+            setattr(self, spec.name, number)
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> TrainConfig:
+        """Build from a parameters mapping; an unknown key is an error naming it."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown ST-GCN training parameters {unknown}; known: {sorted(known)}"
+            )
+        return cls(**params)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> TrainConfig:
+        """The paper's settings: SGD lr 0.01, wd 1e-4, batch 48, 80 epochs with step decay,
+        300-frame zero-padded windows, 2 bodies."""
+        settings: dict[str, Any] = {"window_mode": "pad"}
+        settings.update(overrides)
+        return cls(**settings)
+
+    @classmethod
+    def small_cpu(cls, **overrides: Any) -> TrainConfig:
+        """A reduced configuration for the synthetic data on 2 CPU cores: 1/8 width (32-D
+        features), 32-frame resized windows, a higher learning rate, 12 epochs, one torch thread
+        (two threads on a busy 2-core machine ran 5-10x slower). Measured on 342 training clips:
+        30-50 samples/s on a shared CPU, about 110-150 s per training run."""
+        settings: dict[str, Any] = {
+            "epochs": 12,
+            "batch_size": 16,
+            "lr": 0.05,
+            "lr_milestones": (9,),
+            "window": 32,
+            "window_mode": "resize",
+            "width": 0.125,
+            "dropout": 0.0,
+            "val_fraction": 0.15,
+            "cpu_threads": 1,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (lists for tuples), loadable from a ``weights_only`` torch file."""
+        values = dataclasses.asdict(self)
+        values["lr_milestones"] = list(self.lr_milestones)
+        return values
+
+    def lr_at(self, epoch: int) -> float:
+        """Step decay: ``lr * gamma ** (number of milestones <= epoch)``."""
+        passed = sum(1 for milestone in self.lr_milestones if milestone <= epoch)
+        return self.lr * self.lr_gamma**passed
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced besides the model (which holds the best epoch's weights)."""
+
+    history: pd.DataFrame  # one row per epoch, columns HISTORY_COLUMNS
+    best_epoch: int
+    best_val_acc: float
+    class_ids: list[int]  # classifier output j <-> action id class_ids[j]
+    class_names: list[str]
+    model_kwargs: dict[str, Any]
+    config: dict[str, Any]
+    layout: str
+    num_train: int
+    num_val: int
+    skipped: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["sample_id", "reason"])
+    )
+
+    def artifact_meta(self) -> dict[str, Any]:
+        """Everything :func:`save_stgcn_artifact` needs to rebuild and use the model."""
+        return {
+            "model_kwargs": dict(self.model_kwargs),
+            "layout": self.layout,
+            "class_ids": list(self.class_ids),
+            "class_names": list(self.class_names),
+            "window": self.config["window"],
+            "window_mode": self.config["window_mode"],
+            "max_bodies": self.config["max_bodies"],
+            "protocol": self.config["protocol"],
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "config": dict(self.config),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# model construction
+
+
+def build_stgcn(model_kwargs: dict[str, Any]) -> nn.Module:
+    """Instantiate :class:`pose_zsl.models.stgcn.STGCN` from stored constructor arguments."""
+    from pose_zsl.models.stgcn import STGCN
+
+    return STGCN(**model_kwargs)
+
+
+def layout_joint_count(layout: str) -> int:
+    from pose_zsl.skeleton.layouts import get_layout
+
+    return get_layout(layout).num_joints
+
+
+def _reference_init(model: nn.Module) -> None:
+    """The original training processor's re-initialisation: conv weights ~ N(0, 0.02), biases 0,
+    BatchNorm weights ~ N(1, 0.02)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d | nn.Conv2d):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            nn.init.normal_(module.weight, 1.0, 0.02)
+            nn.init.zeros_(module.bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# sample selection and the leakage guard
+
+
+def _validate_class_ids(seen_class_ids: Sequence[int]) -> list[int]:
+    ids = [int(c) for c in seen_class_ids]
+    if not ids:
+        raise ValueError("seen_class_ids is empty: nothing to train on")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"seen_class_ids has duplicates: {sorted(ids)}")
+    if min(ids) < 0:
+        raise ValueError(f"seen_class_ids must be 0-based action ids >= 0, got {sorted(ids)}")
+    return sorted(ids)
+
+
+def _select_training_rows(
+    samples: pd.DataFrame, seen_class_ids: Sequence[int], protocol: str
+) -> pd.DataFrame:
+    """Rows of the protocol's training split whose action is a seen class."""
+    seen = samples["action_id"].isin(list(seen_class_ids)).fillna(False).astype(bool)
+    train = (samples[protocol] == "train").fillna(False).astype(bool)
+    return samples.loc[seen & train]
+
+
+def assert_seen_only(
+    truth: pd.DataFrame,
+    sample_ids: Sequence[str],
+    labels: Sequence[int] | np.ndarray,
+    class_ids: Sequence[int],
+    *,
+    protocol: str,
+    role: str,
+) -> None:
+    """Leakage guard: raise ValueError unless every sample is a seen-class training sample.
+
+    ``truth`` is the caller's snapshot of the input ``samples`` table (sample_id, action_id and
+    the protocol column); ``labels`` are the classifier targets the loader will use, which must
+    map back (through ``class_ids``) to each sample's true action id.
+    """
+    lookup = truth.drop_duplicates("sample_id").set_index("sample_id")
+    ids = pd.Index(list(sample_ids), dtype="string")
+    missing = ids.difference(lookup.index)
+    if len(missing):
+        raise ValueError(
+            f"leakage guard: the {role} loader holds {len(missing)} sample ids absent from the "
+            f"samples table, e.g. {list(missing[:5])}"
+        )
+    rows = lookup.loc[ids]
+    actions = rows["action_id"].to_numpy(dtype=np.int64, na_value=-1)
+    seen = set(int(c) for c in class_ids)
+    unseen = sorted(set(actions.tolist()) - seen)
+    if unseen:
+        examples = [str(s) for s in ids[~np.isin(actions, list(seen))][:5]]
+        raise ValueError(
+            f"leakage guard: the {role} loader holds samples of classes {unseen} that are not "
+            f"seen classes (e.g. {examples}); unseen classes must never reach ST-GCN training "
+            "or model selection"
+        )
+    split = rows[protocol].astype("string").fillna("<missing>").to_numpy()
+    not_train = sorted(set(split.tolist()) - {"train"})
+    if not_train:
+        raise ValueError(
+            f"leakage guard: the {role} loader holds samples whose {protocol!r} split is "
+            f"{not_train}, not 'train'; test samples must never reach training or model selection"
+        )
+    expected = np.asarray(class_ids, dtype=np.int64)[np.asarray(labels, dtype=np.int64)]
+    if not np.array_equal(expected, actions):
+        bad = int(np.flatnonzero(expected != actions)[0])
+        raise ValueError(
+            f"leakage guard: {role} label of sample {ids[bad]!r} maps to action "
+            f"{int(expected[bad])} but the samples table says {int(actions[bad])}"
+        )
+
+
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split item indices into (train, val), holding out ``fraction`` of every class.
+
+    Each class with at least 2 items gives max(1, round(fraction * n)) items to validation but
+    always keeps at least one for training. Seeded, independent of the input order's grouping.
+    """
+    rng = np.random.default_rng([seed, 0x5EED])
+    train_parts, val_parts = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[rng.permutation(len(members))]
+        n_val = 0
+        if fraction > 0 and len(members) >= 2:
+            n_val = min(len(members) - 1, max(1, math.floor(fraction * len(members) + 0.5)))
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    train = np.sort(np.concatenate(train_parts)) if train_parts else np.zeros(0, np.int64)
+    val = np.sort(np.concatenate(val_parts)) if val_parts else np.zeros(0, np.int64)
+    return train.astype(np.int64), val.astype(np.int64)
+
+
+def _resolve_layout(samples: pd.DataFrame, layout: str | None) -> str:
+    declared = sorted(set(samples["layout"].dropna().astype(str))) if "layout" in samples else []
+    if layout is None:
+        if len(declared) != 1:
+            raise ValueError(
+                f"cannot infer the skeleton layout: the samples table declares {declared}; "
+                "pass layout explicitly"
+            )
+        return declared[0]
+    if declared and declared != [layout]:
+        raise ValueError(
+            f"layout {layout!r} was requested but the samples table declares {declared}"
+        )
+    return layout
+
+
+def _fingerprint(sample_ids: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for sample_id in sample_ids:
+        digest.update(sample_id.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename over ``path``.
+
+    A crash during the write leaves the previous file intact and no partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(obj, tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _load_torch_file(path: Path, kind: str, expected_format: str) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for damaged files
+        raise CheckpointError(
+            f"{path}: cannot read the {kind} ({type(error).__name__}: {error}); the file is "
+            "corrupt or not a pose_zsl file"
+        ) from error
+    _check_payload(payload, path, kind, expected_format)
+    return payload
+
+
+def _check_payload(payload: Any, source: str | Path, kind: str, expected_format: str) -> None:
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise CheckpointError(f"{source}: not a pose_zsl {kind} (format tag missing or different)")
+    if payload.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{source}: {kind} format version {payload.get('version')} is not supported "
+            f"(expected {FORMAT_VERSION})"
+        )
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        with contextlib.suppress(RuntimeError):  # a different number of visible GPUs
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _check_resumable(
+    path: Path, checkpoint: dict[str, Any], config: TrainConfig, identity: dict[str, Any]
+) -> None:
+    saved = {k: v for k, v in checkpoint["config"].items() if k not in RUN_ONLY_FIELDS}
+    wanted = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_FIELDS}
+    differences = [
+        f"{key}: checkpoint {saved.get(key)!r} != now {wanted.get(key)!r}"
+        for key in sorted(set(saved) | set(wanted))
+        if saved.get(key) != wanted.get(key)
+    ]
+    differences += [
+        f"{key}: checkpoint {checkpoint['identity'].get(key)!r} != now {value!r}"
+        for key, value in identity.items()
+        if checkpoint["identity"].get(key) != value
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path}: checkpoint is incompatible with this run ({'; '.join(differences)}); "
+            "delete it or rerun with fresh=True to start over"
+        )
+    if checkpoint["epoch"] + 1 > config.epochs:
+        raise CheckpointError(
+            f"{path}: checkpoint already has {checkpoint['epoch'] + 1} epochs but the config asks "
+            f"for {config.epochs}; raise epochs, or rerun with fresh=True to start over"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+@contextlib.contextmanager
+def _cpu_run_settings(deterministic: bool, threads: int | None) -> Iterator[None]:
+    """Deterministic kernels (CPU runs) and a thread cap for one run; the caller's settings are
+    restored afterwards."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+        torch.set_num_threads(previous_threads)
+
+
+def _evaluate(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> float:
+    """Top-1 accuracy of ``model`` over ``loader`` (eval mode, no grad)."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
+    with torch.no_grad(), autocast(device, dtype):
+        for batch in loader:
+            x = batch.x.to(device, non_blocking=True)
+            y = batch.y.to(device, non_blocking=True)
+            correct += (model(x).argmax(dim=1) == y).sum()
+            total += len(y)
+    return float(correct.item()) / total if total else float("nan")
+
+
+def train_stgcn(
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    seen_class_ids: Sequence[int],
+    config: TrainConfig,
+    *,
+    layout: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: logging.Logger = logger,
+    fresh: bool = False,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[nn.Module, TrainingResult]:
+    """Train ST-GCN on the seen classes of ``config.protocol``'s training split.
+
+    Args:
+        samples: the ``samples`` table (all classes and splits; selection happens here).
+        sequences: the ``sequences`` table.
+        seen_class_ids: 0-based action ids the classifier learns; output j is the j-th smallest.
+        config: training settings.
+        layout: skeleton layout name; ``None`` takes the one the samples table declares.
+        checkpoint_dir: where ``last.pt`` lives (default ``config.checkpoint_dir``); ``None``
+            for both disables checkpointing. An existing compatible checkpoint is resumed.
+        progress: logger for the per-epoch lines.
+        fresh: ignore (and overwrite) an existing checkpoint instead of resuming it.
+        on_epoch_end: called as ``on_epoch_end(epoch, history_row)`` after each epoch's
+            checkpoint is written (used to stop a run early, e.g. in tests).
+
+    Returns:
+        The model holding the best epoch's weights (by seen-class validation accuracy, or the
+        last epoch when there is no validation set), in eval mode on the training device, and
+        a :class:`TrainingResult`.
+
+    Raises:
+        ValueError: bad config/input, a layout mismatch, or the leakage guard firing.
+        CheckpointError: an unreadable or incompatible checkpoint (message names the file).
+    """
+    class_ids = _validate_class_ids(seen_class_ids)
+    protocol = config.protocol
+    for column in ("sample_id", "action_id", protocol):
+        if column not in samples.columns:
+            raise ValueError(f"samples table lacks the column {column!r}")
+    layout = _resolve_layout(samples, layout)
+    # Snapshot before any selection code runs: the guard compares the loaders against this.
+    truth = samples[["sample_id", "action_id", protocol]].copy()
+    truth["sample_id"] = truth["sample_id"].astype("string")
+
+    store = SequenceStore(sequences)
+    rows = _select_training_rows(samples, class_ids, protocol)
+    if rows.empty:
+        raise ValueError(
+            f"no {protocol!r} training samples of the seen classes {class_ids} in the samples table"
+        )
+    missing_sequences = [sid for sid in rows["sample_id"] if sid not in store]
+    if missing_sequences:
+        raise ValueError(
+            f"{len(missing_sequences)} training samples have no sequence in the sequences table, "
+            f"e.g. {missing_sequences[:5]}"
+        )
+    positions = np.array([store.index_of(sid) for sid in rows["sample_id"]], dtype=np.int64)
+    first_shape = store.shape(int(positions[0]))
+    in_channels = first_shape[3]
+    check_sequence_layout(store, positions, layout_joint_count(layout), in_channels, layout)
+    screened = screen_sequences(store, positions)
+    positions = screened.kept
+    action_by_id = dict(zip(rows["sample_id"], rows["action_id"].astype(int), strict=True))
+    label_of = {action: j for j, action in enumerate(class_ids)}
+    labels = np.array(
+        [label_of.get(action_by_id[store.ids[p]], -1) for p in positions], dtype=np.int64
+    )
+    if (labels < 0).any():
+        bad = store.ids[int(positions[np.flatnonzero(labels < 0)[0]])]
+        raise ValueError(
+            f"leakage guard: selected sample {bad!r} (action {action_by_id[bad]}) is not a seen "
+            f"class {class_ids}"
+        )
+    train_items, val_items = stratified_holdout(labels, config.val_fraction, config.seed)
+    train_ids = [store.ids[p] for p in positions[train_items]]
+    val_ids = [store.ids[p] for p in positions[val_items]]
+    assert_seen_only(
+        truth, train_ids, labels[train_items], class_ids, protocol=protocol, role="training"
+    )
+    assert_seen_only(
+        truth, val_ids, labels[val_items], class_ids, protocol=protocol, role="validation"
+    )
+    if set(train_ids) & set(val_ids):
+        raise ValueError("leakage guard: training and validation samples overlap")
+    missing_classes = sorted(set(class_ids) - {class_ids[j] for j in labels[train_items]})
+    if missing_classes:
+        progress.warning("seen classes without any training sample: %s", missing_classes)
+    if len(val_items) == 0 and config.val_fraction > 0:
+        progress.warning("no validation samples could be held out; keeping the last epoch")
+
+    names = (
+        samples.dropna(subset=["action_id", "action_name"])
+        .drop_duplicates("action_id")
+        .set_index("action_id")["action_name"]
+        if "action_name" in samples
+        else pd.Series(dtype="string")
+    )
+    class_names = [str(names.get(c, f"action_{c}")) for c in class_ids]
+
+    device = resolve_device(config.device)
+    dtype = resolve_precision(config.precision, device)
+    configure_backend(device)
+    model_kwargs: dict[str, Any] = {
+        "in_channels": in_channels,
+        "num_classes": len(class_ids),
+        "layout": layout,
+        "partition": config.partition,
+        "edge_importance": config.edge_importance,
+        "dropout": config.dropout,
+        "width_multiplier": config.width,
+        "reference_exact_graph": config.reference_exact_graph,
+    }
+    identity = {
+        "class_ids": class_ids,
+        "layout": layout,
+        "train_ids": _fingerprint(train_ids),
+        "val_ids": _fingerprint(val_ids),
+    }
+
+    pin = device.type == "cuda"
+    train_set = SkeletonDataset(store, positions[train_items], labels[train_items], config.seed)
+    val_set = SkeletonDataset(store, positions[val_items], labels[val_items], config.seed)
+    train_loader, train_sampler = make_loader(
+        train_set,
+        WindowCollate(
+            config.window, config.max_bodies, config.window_mode, train=True, augment=config.augment
+        ),
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        num_workers=config.num_workers,
+        pin_memory=pin,
+    )
+    val_loader, _ = make_loader(
+        val_set,
+        WindowCollate(config.window, config.max_bodies, config.window_mode, train=False),
+        batch_size=config.eval_batch_size or config.batch_size,
+        shuffle=False,
+        seed=config.seed,
+        num_workers=config.num_workers if len(val_set) else 0,
+        pin_memory=pin,
+    )
+
+    checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else config.checkpoint_dir
+    checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+
+    with _cpu_run_settings(device.type == "cpu", config.cpu_threads):
+        torch.manual_seed(config.seed)
+        model = build_stgcn(model_kwargs)
+        if config.weight_init == "reference":
+            _reference_init(model)
+        model.to(device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+        history: list[dict[str, float]] = []
+        best_epoch, best_val_acc = -1, -math.inf
+        best_state: dict[str, torch.Tensor] | None = None
+        start_epoch = 0
+
+        if checkpoint_path is not None and checkpoint_path.exists() and not fresh:
+            checkpoint = _load_torch_file(checkpoint_path, "checkpoint", CHECKPOINT_FORMAT)
+            _check_resumable(checkpoint_path, checkpoint, config, identity)
+            try:
+                model.load_state_dict(checkpoint["model"])
+                optimizer.load_state_dict(checkpoint["optimizer"])
+            except (RuntimeError, ValueError, KeyError) as error:
+                raise CheckpointError(
+                    f"{checkpoint_path}: checkpoint weights do not fit the model ({error}); "
+                    "delete it or rerun with fresh=True"
+                ) from error
+            history = [
+                dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in checkpoint["history"]
+            ]
+            best_epoch = int(checkpoint["best_epoch"])
+            best_val_acc = float(checkpoint["best_val_acc"])
+            best_state = checkpoint["best_state"]
+            start_epoch = int(checkpoint["epoch"]) + 1
+            _set_rng_state(checkpoint["rng"])
+            progress.info(
+                "resuming ST-GCN training from %s after epoch %d/%d",
+                checkpoint_path,
+                start_epoch,
+                config.epochs,
+            )
+
+        # The batches come from screened sequences, so the model's own per-batch NaN check
+        # (a host sync on GPU every step) is redundant here; it is restored before returning.
+        check_finite = getattr(model, "check_finite", None)
+        if check_finite is not None:
+            model.check_finite = False
+        runner: nn.Module = torch.compile(model) if config.compile else model
+        progress.info(
+            "training ST-GCN on %d seen classes: %d train / %d validation samples (%s split), "
+            "device %s, precision %s, window %d (%s)",
+            len(class_ids),
+            len(train_set),
+            len(val_set),
+            protocol,
+            device,
+            "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+            config.window,
+            config.window_mode,
+        )
+        for epoch in range(start_epoch, config.epochs):
+            started = time.perf_counter()
+            lr = config.lr_at(epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            train_sampler.set_epoch(epoch)
+            model.train()
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            batches = tqdm(
+                train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None
+            )
+            for batch in batches:
+                x = batch.x.to(device, non_blocking=True)
+                y = batch.y.to(device, non_blocking=True)
+                with autocast(device, dtype):
+                    logits = runner(x)
+                loss = F.cross_entropy(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                loss_sum += loss.detach().double() * len(y)
+                correct += (logits.detach().argmax(dim=1) == y).sum()
+            train_loss = float(loss_sum.item()) / len(train_set)
+            train_seconds = time.perf_counter() - started
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(
+                    f"ST-GCN training loss became {train_loss} in epoch {epoch + 1}; "
+                    f"lower lr ({lr}) or set grad_clip"
+                )
+            val_acc = _evaluate(runner, val_loader, device, dtype) if len(val_set) else math.nan
+            row = {
+                "epoch": float(epoch),
+                "train_loss": train_loss,
+                "train_acc": float(correct.item()) / len(train_set),
+                "val_acc": val_acc,
+                "lr": lr,
+                "samples_per_s": len(train_set) / train_seconds,
+                "seconds": time.perf_counter() - started,
+            }
+            history.append(row)
+            # No validation set: the latest epoch is the selected one.
+            if math.isnan(val_acc) or val_acc > best_val_acc:
+                best_epoch, best_val_acc = epoch, val_acc
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if checkpoint_path is not None:
+                atomic_torch_save(
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "version": FORMAT_VERSION,
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": {
+                            "milestones": list(config.lr_milestones),
+                            "gamma": config.lr_gamma,
+                            "last_epoch": epoch,
+                        },
+                        "history": [[r[c] for c in HISTORY_COLUMNS] for r in history],
+                        "best_epoch": best_epoch,
+                        "best_val_acc": best_val_acc,
+                        "best_state": best_state,
+                        "rng": _rng_state(),
+                        "config": config.to_dict(),
+                        "identity": identity,
+                        "model_kwargs": model_kwargs,
+                    },
+                    checkpoint_path,
+                )
+            progress.info(
+                "epoch %d/%d: loss %.4f, train acc %.3f, seen-class val acc %.3f, lr %.3g, "
+                "%.1f samples/s, %.1f s",
+                epoch + 1,
+                config.epochs,
+                train_loss,
+                row["train_acc"],
+                val_acc,
+                lr,
+                row["samples_per_s"],
+                row["seconds"],
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+
+    if check_finite is not None:
+        model.check_finite = check_finite
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    frame["epoch"] = frame["epoch"].astype("int64")
+    result = TrainingResult(
+        history=frame,
+        best_epoch=best_epoch,
+        best_val_acc=best_val_acc,
+        class_ids=class_ids,
+        class_names=class_names,
+        model_kwargs=model_kwargs,
+        config=config.to_dict(),
+        layout=layout,
+        num_train=len(train_set),
+        num_val=len(val_set),
+        skipped=screened.skipped,
+    )
+    progress.info(
+        "ST-GCN training done: best epoch %d (seen-class val acc %.3f)",
+        best_epoch + 1,
+        best_val_acc,
+    )
+    return model, result
+
+
+# ---------------------------------------------------------------------------------------------
+# model artefact
+
+REQUIRED_META = ("model_kwargs", "class_ids", "class_names", "window", "window_mode", "max_bodies")
+
+
+def check_class_ids(
+    model_class_ids: Sequence[int], requested: Sequence[int], source: str | Path
+) -> None:
+    """Raise ValueError unless the model's classifier covers exactly the requested classes."""
+    have, want = [int(c) for c in model_class_ids], sorted(int(c) for c in requested)
+    absent = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    if absent or extra or sorted(have) != want:
+        raise ValueError(
+            f"{source}: the model was trained on classes {have}, but the data's seen classes "
+            f"are {want} (absent from the model: {absent}; not requested: {extra}); retrain "
+            "ST-GCN for this split"
+        )
+
+
+def stgcn_artifact(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """Weights plus everything needed to rebuild the model, as one dict of tensors and plain
+    types (``torch.load(..., weights_only=True)``-safe); what the Kedro catalog stores.
+
+    ``meta`` must hold :data:`REQUIRED_META` (see :meth:`TrainingResult.artifact_meta`).
+    """
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise ValueError(f"ST-GCN artefact meta lacks {missing}")
+    if len(meta["class_ids"]) != meta["model_kwargs"]["num_classes"]:
+        raise ValueError(
+            f"ST-GCN artefact meta: {len(meta['class_ids'])} class ids for a "
+            f"{meta['model_kwargs']['num_classes']}-way classifier"
+        )
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    return {"format": ARTIFACT_FORMAT, "version": FORMAT_VERSION, "state_dict": state, "meta": meta}
+
+
+def model_from_artifact(
+    payload: Any,
+    expected_class_ids: Sequence[int] | None = None,
+    source: str | Path = "ST-GCN artefact",
+    map_location: str | torch.device = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model stored by :func:`stgcn_artifact`, in eval mode.
+
+    ``expected_class_ids``: the seen classes of the data at hand; a mismatch raises ValueError.
+    """
+    _check_payload(payload, source, "ST-GCN model artefact", ARTIFACT_FORMAT)
+    meta = payload["meta"]
+    if expected_class_ids is not None:
+        check_class_ids(meta["class_ids"], expected_class_ids, source)
+    try:
+        model = build_stgcn(meta["model_kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, KeyError, ValueError) as error:
+        raise CheckpointError(
+            f"{source}: the stored weights do not rebuild an ST-GCN ({error})"
+        ) from error
+    return model.to(map_location).eval(), meta
+
+
+def save_stgcn_artifact(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write :func:`stgcn_artifact` to one torch file, atomically."""
+    atomic_torch_save(stgcn_artifact(model, meta), path)
+
+
+def load_stgcn_artifact(
+    path: str | Path,
+    expected_class_ids: Sequence[int] | None = None,
+    map_location: str | torch.device = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved by :func:`save_stgcn_artifact`, in eval mode."""
+    path = Path(path)
+    payload = _load_torch_file(path, "ST-GCN model artefact", ARTIFACT_FORMAT)
+    return model_from_artifact(payload, expected_class_ids, path, map_location)
