@@ -155,9 +155,9 @@ def test_zero_shot_grid_and_paper_tables(kedro_project: Path) -> None:
     vanilla = metrics[(metrics["head"] == "vanilla_stgcn") & (metrics["metric"] == "unseen_acc")]
     assert len(vanilla) == 3 and (vanilla["value"] == 0).all()
 
-    table1 = (kedro_project / "data/08_reporting/zsl_top1_table.md").read_text()
-    table2 = (kedro_project / "data/08_reporting/gzsl_table.md").read_text()
+    table1 = (kedro_project / "data/08_reporting/zsl_top1.md").read_text()
+    table2 = (kedro_project / "data/08_reporting/gzsl.md").read_text()
     assert "| relation_net | learned |" in table1 and "| devise | random |" in table1
     assert " / " in table2
-    suh = (kedro_project / "data/08_reporting/gzsl_seen_unseen_table.md").read_text()
+    suh = (kedro_project / "data/08_reporting/gzsl_seen_unseen.md").read_text()
     assert "Calibrated" in suh
