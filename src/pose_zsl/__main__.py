@@ -1,15 +1,13 @@
-"""Run the project with ``python -m pose_zsl``."""
+"""Run the project with ``python -m pose_zsl`` (the same as ``kedro run``)."""
 
 from pathlib import Path
 
-from kedro.framework.cli.utils import find_run_command
+from kedro.framework.cli.project import run
 from kedro.framework.project import configure_project
 
 
 def main(*args, **kwargs) -> None:
-    package_name = Path(__file__).parent.name
-    configure_project(package_name)
-    run = find_run_command(package_name)
+    configure_project(Path(__file__).parent.name)
     run(*args, **kwargs)
 
 

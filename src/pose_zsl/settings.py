@@ -5,6 +5,12 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from pose_zsl.hooks import RankZeroWritesHooks, process_rank
+
+HOOKS = (RankZeroWritesHooks(),)
+# Under torchrun only rank 0 tracks the run in MLflow.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") if process_rank() != 0 else ()
+
 #: The project root (``src/pose_zsl/settings.py`` -> three levels up); stores such as the
 #: MLflow database are anchored here, not at whatever directory ``kedro`` was started from.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

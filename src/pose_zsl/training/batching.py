@@ -228,31 +228,76 @@ class SkeletonDataset(Dataset):
         return sequence, int(self.labels[index]), int(index), item_seed(self.seed, epoch, index)
 
 
+#: How a sharded epoch handles a length that is not a multiple of the world size: ``"pad"``
+#: repeats items from the start of the epoch's order (every item is seen, a few twice), ``"drop"``
+#: leaves out the last items of the order (a few items are not seen that epoch), both so that
+#: every rank gets the same number of items (and so runs the same number of steps, which DDP
+#: needs); ``"uneven"`` gives each rank its own items only, one fewer on some ranks (for
+#: evaluation and extraction, where ranks do not step together).
+SHARD_REMAINDERS = ("pad", "drop", "uneven")
+
+
 class EpochSampler(Sampler):
     """Yields ``(index, epoch)`` keys, shuffled per epoch from ``(seed, epoch)`` when asked.
 
     Call :meth:`set_epoch` before each epoch; the order and the per-item randomness then depend
     only on the seed and the epoch number (like ``DistributedSampler``).
+
+    With ``world_size > 1`` the sampler yields rank ``rank``'s shard of that order: positions
+    ``rank, rank + world_size, ...`` of the (padded or truncated, see :data:`SHARD_REMAINDERS`)
+    epoch order. Shards of different ranks are disjoint (apart from padding) and together
+    cover the epoch; consecutive ``b`` keys of every rank together form the same ``b *
+    world_size`` items that one process would batch from the same order, so a global batch is
+    the same set of samples whatever the number of processes.
     """
 
-    def __init__(self, length: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self,
+        length: int,
+        shuffle: bool,
+        seed: int = 0,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        remainder: str = "pad",
+    ) -> None:
+        if length < 0:
+            raise ValueError(f"sampler length must be >= 0, got {length}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"sampler rank {rank} is not in [0, world_size={world_size})")
+        if remainder not in SHARD_REMAINDERS:
+            raise ValueError(f"sampler remainder {remainder!r} is not one of {SHARD_REMAINDERS}")
         self.length = length
         self.shuffle = shuffle
         self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.remainder = remainder
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def _epoch_length(self) -> int:
+        """Items over all ranks this epoch, after padding or dropping."""
+        if self.remainder == "pad":
+            return math.ceil(self.length / self.world_size) * self.world_size
+        if self.remainder == "drop":
+            return self.length // self.world_size * self.world_size
         return self.length
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self._epoch_length(), self.world_size))
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
         else:
             order = np.arange(self.length)
-        return ((int(i), self.epoch) for i in order)
+        total = self._epoch_length()
+        # np.resize repeats the order cyclically: the padding is the start of this epoch's order
+        order = np.resize(order, total) if total > self.length else order[:total]
+        return ((int(i), self.epoch) for i in order[self.rank :: self.world_size])
 
 
 class WindowCollate:
@@ -307,16 +352,28 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    remainder: str = "pad",
 ) -> tuple[DataLoader, EpochSampler]:
     """A DataLoader over ``dataset`` plus its sampler (call ``sampler.set_epoch`` each epoch).
 
     Workers are kept alive between epochs; batches are identical for any ``num_workers``.
+    ``rank``/``world_size``/``remainder`` shard the data for one process of a distributed run
+    (see :class:`EpochSampler`); ``batch_size`` is then this process's share of the batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed)
+    sampler = EpochSampler(
+        len(dataset),
+        shuffle=shuffle,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        remainder=remainder,
+    )
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

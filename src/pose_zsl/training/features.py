@@ -4,6 +4,9 @@ The feature is the paper's "256-D visual feature just before the final average p
 softmax", pooled over time, joints and bodies exactly as the reference model does before its
 classifier; the seen-class logits come from the same forward pass (the "vanilla ST-GCN" baseline).
 Windowing is the evaluation windowing of training: deterministic, centred crops, no augmentation.
+
+Under a ``torchrun`` launch every rank extracts its own shard of the samples and the shards are
+gathered, so every rank returns the same complete table (callers save it on rank 0 only).
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from pose_zsl.training.batching import (
     screen_sequences,
 )
 from pose_zsl.training.device import autocast, configure_backend, resolve_device, resolve_precision
+from pose_zsl.training.distributed import (
+    DEFAULT_TIMEOUT_S,
+    DistContext,
+    DistributedError,
+    rank_logger,
+    setup_distributed,
+)
 from pose_zsl.training.stgcn_trainer import check_class_ids
 
 logger = logging.getLogger(__name__)
@@ -76,6 +86,35 @@ def _model_layout(model: nn.Module) -> tuple[str | None, int | None, int | None]
     return (str(name) if name is not None else None), joints, channels
 
 
+def _gather_shards(
+    ctx: DistContext,
+    items: list[np.ndarray],
+    features: list[np.ndarray],
+    logits: list[np.ndarray],
+    num_seen: int,
+    failure: Exception | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All ranks' (features, logits) in dataset order; a failure on any rank fails every rank."""
+    local = (
+        np.concatenate(items) if items else np.zeros(0, np.int64),
+        np.concatenate(features) if features else None,
+        np.concatenate(logits) if logits else None,
+    )
+    shards = ctx.all_gather_object(None if failure is not None else local)
+    if failure is not None:
+        raise failure
+    failed = [rank for rank, shard in enumerate(shards) if shard is None]
+    if failed:
+        raise DistributedError(f"rank {ctx.rank}: feature extraction failed on ranks {failed}")
+    filled = [shard for shard in shards if shard[1] is not None]
+    if not filled:
+        return np.zeros((0, 0), np.float32), np.zeros((0, num_seen), np.float32)
+    order = np.argsort(np.concatenate([shard[0] for shard in filled]), kind="stable")
+    feature_array = np.concatenate([shard[1] for shard in filled])[order]
+    logit_array = np.concatenate([shard[2] for shard in filled])[order]
+    return feature_array, logit_array
+
+
 def extract_features(
     model: nn.Module,
     samples: pd.DataFrame,
@@ -92,7 +131,8 @@ def extract_features(
     window_mode: str | None = None,
     precision: str = "fp32",
     num_workers: int = 0,
-    progress: logging.Logger = logger,
+    progress: logging.Logger | logging.LoggerAdapter = logger,
+    distributed_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> pd.DataFrame:
     """Run the frozen ``model`` over all samples and return the feature table.
 
@@ -106,6 +146,10 @@ def extract_features(
     pass the model artefact's ``meta`` and they are taken from it (an explicit value must then
     agree), and the artefact's class list is checked against ``class_ids_seen``. ``precision``
     defaults to fp32: the features are stored and reused, so they are computed at full precision.
+
+    Under a distributed launch (see :mod:`pose_zsl.training.distributed`) every rank must call
+    this with the same arguments: each computes every ``world_size``-th sample on its own device
+    (``batch_size`` per rank) and all ranks return the same, complete table.
 
     Raises:
         ValueError: the sequences do not fit the model's layout, the logits do not match the
@@ -146,7 +190,9 @@ def extract_features(
     screened = screen_sequences(store, positions)
     kept_rows = np.flatnonzero(np.isin(positions, screened.kept))
 
-    torch_device = resolve_device(device)
+    ctx = setup_distributed(resolve_device(device), distributed_timeout_s)
+    torch_device = ctx.device
+    progress = rank_logger(progress, ctx)
     dtype = resolve_precision(precision, torch_device)
     configure_backend(torch_device)
     dataset = SkeletonDataset(store, positions[kept_rows], actions[kept_rows])
@@ -157,14 +203,21 @@ def extract_features(
         shuffle=False,
         num_workers=num_workers,
         pin_memory=torch_device.type == "cuda",
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        remainder="uneven",
     )
     was_training = model.training
     model.eval()
+    items: list[np.ndarray] = []
     features: list[np.ndarray] = []
     logits: list[np.ndarray] = []
+    failure: Exception | None = None
     try:
         with torch.no_grad(), autocast(torch_device, dtype):
-            for batch in tqdm(loader, desc="ST-GCN features", leave=False, disable=None):
+            for batch in tqdm(
+                loader, desc="ST-GCN features", leave=False, disable=None if ctx.is_main else True
+            ):
                 batch_features, batch_logits = features_and_logits(
                     model, batch.x.to(torch_device, non_blocking=True)
                 )
@@ -174,13 +227,17 @@ def extract_features(
                         f"{len(seen)} seen class ids were given: the model was trained on "
                         "another class list"
                     )
+                items.append(batch.index.numpy())
                 features.append(batch_features.float().cpu().numpy())
                 logits.append(batch_logits.float().cpu().numpy())
+    except (ValueError, RuntimeError) as error:
+        if not ctx.active:
+            raise
+        failure = error  # the other ranks must hear of it before they wait for this one
     finally:
         model.train(was_training)
 
-    feature_array = np.concatenate(features) if features else np.zeros((0, 0), np.float32)
-    logit_array = np.concatenate(logits) if logits else np.zeros((0, len(seen)), np.float32)
+    feature_array, logit_array = _gather_shards(ctx, items, features, logits, len(seen), failure)
     kept = samples.iloc[kept_rows]
     frame = pd.DataFrame(
         {

@@ -11,12 +11,20 @@ optimizer, schedule, history, best weights, RNG state, config). Rerunning with t
 and a compatible config continues after the last completed epoch; on CPU the result is bitwise
 the same as an uninterrupted run, because all data randomness is derived from (seed, epoch, item)
 and the torch RNG state is restored.
+
+The same function runs as every rank of a ``torchrun`` launch (see
+:mod:`pose_zsl.training.distributed`): ``batch_size`` is then the global batch, split evenly over
+the ranks, each rank trains on its shard of every epoch under DistributedDataParallel (with
+synchronised batch norm on multi-GPU runs), validation counts are summed over the ranks so every
+rank selects the same best epoch, and only rank 0 writes the checkpoint (which every rank
+resumes from: rank 0 reads it and sends it to the others).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import math
@@ -51,6 +59,19 @@ from pose_zsl.training.device import (
     resolve_device,
     resolve_precision,
 )
+from pose_zsl.training.distributed import (
+    DEFAULT_TIMEOUT_S,
+    DistContext,
+    DistributedError,
+    average_buffers,
+    convert_sync_batchnorm,
+    launch_world_size,
+    looks_like_peer_failure,
+    rank_logger,
+    rank_seed,
+    setup_distributed,
+    wrap_ddp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +94,18 @@ RUN_ONLY_FIELDS = frozenset(
         "device",
         "compile",
         "eval_batch_size",
+        "sync_batchnorm",
+        "distributed_timeout_s",
     }
 )
 
 
 class CheckpointError(ValueError):
     """A checkpoint or model artefact that cannot be used; the message names the file."""
+
+
+class IncompatibleCheckpointError(CheckpointError):
+    """A readable checkpoint from a different run (other config, data or class list)."""
 
 
 @dataclass
@@ -97,6 +124,14 @@ class TrainConfig:
     ``val_fraction`` of each seen class's training samples is held out for model selection.
     ``cpu_threads`` caps torch's intra-op threads during the run (None: torch's default); on a
     CPU shared with other jobs one thread can be many times faster than oversubscribed ones.
+
+    Distributed runs (``torchrun``): ``batch_size`` is the *global* batch, divided evenly over
+    the ranks (it must be a multiple of the number of processes), so the same settings train
+    the same model on any number of GPUs; to use more GPUs at a larger batch, scale ``lr`` with
+    it (linear rule). ``sync_batchnorm`` synchronises batch-norm statistics over the ranks
+    (None: on for multi-GPU CUDA runs, off on CPU, where per-rank statistics are averaged at
+    the end of each epoch instead). ``distributed_timeout_s`` bounds how long a rank waits for
+    the others (rendezvous and every collective) before failing.
     """
 
     epochs: int = 80
@@ -127,6 +162,8 @@ class TrainConfig:
     num_workers: int = 0
     cpu_threads: int | None = None
     eval_batch_size: int | None = None
+    sync_batchnorm: bool | None = None
+    distributed_timeout_s: float = DEFAULT_TIMEOUT_S
     seed: int = 0
     checkpoint_dir: str | None = None
 
@@ -156,6 +193,8 @@ class TrainConfig:
             problems.append(f"cpu_threads={self.cpu_threads} (must be >= 1 or None)")
         if self.width <= 0:
             problems.append(f"width={self.width} (must be > 0)")
+        if self.distributed_timeout_s <= 0:
+            problems.append(f"distributed_timeout_s={self.distributed_timeout_s} (must be > 0)")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
 
@@ -487,12 +526,12 @@ def _check_resumable(
         if checkpoint["identity"].get(key) != value
     ]
     if differences:
-        raise CheckpointError(
+        raise IncompatibleCheckpointError(
             f"{path}: checkpoint is incompatible with this run ({'; '.join(differences)}); "
             "delete it or rerun with fresh=True to start over"
         )
     if checkpoint["epoch"] + 1 > config.epochs:
-        raise CheckpointError(
+        raise IncompatibleCheckpointError(
             f"{path}: checkpoint already has {checkpoint['epoch'] + 1} epochs but the config asks "
             f"for {config.epochs}; raise epochs, or rerun with fresh=True to start over"
         )
@@ -525,18 +564,88 @@ def _evaluate(
     loader: torch.utils.data.DataLoader,
     device: torch.device,
     dtype: torch.dtype | None,
+    ctx: DistContext,
 ) -> float:
-    """Top-1 accuracy of ``model`` over ``loader`` (eval mode, no grad)."""
+    """Top-1 accuracy of ``model`` over ``loader`` (eval mode, no grad), counted over all
+    ranks' shards, so every rank gets the same number."""
     model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    total = 0
+    counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
     with torch.no_grad(), autocast(device, dtype):
         for batch in loader:
             x = batch.x.to(device, non_blocking=True)
             y = batch.y.to(device, non_blocking=True)
-            correct += (model(x).argmax(dim=1) == y).sum()
-            total += len(y)
-    return float(correct.item()) / total if total else float("nan")
+            counts[0] += (model(x).argmax(dim=1) == y).sum()
+            counts[1] += len(y)
+    correct, total = (int(v) for v in ctx.all_reduce_sum(counts).tolist())
+    return correct / total if total else float("nan")
+
+
+def _check_world_size(world_size: int, config: TrainConfig, num_train: int) -> None:
+    """Raise ValueError unless ``world_size`` processes can share the data and the batch."""
+    if num_train == 0:
+        raise ValueError("no training samples are left after screening the sequences")
+    if world_size > num_train:
+        raise ValueError(
+            f"world size {world_size} is larger than the {num_train} training samples: every "
+            "process needs at least one sample per epoch; start fewer processes"
+        )
+    if config.batch_size % world_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} is the global batch and must be a multiple of the "
+            f"world size {world_size} (each process takes an equal share); use e.g. "
+            f"batch_size={max(1, config.batch_size // world_size) * world_size}"
+        )
+
+
+def _use_sync_batchnorm(config: TrainConfig, ctx: DistContext) -> bool:
+    """Synchronised batch norm: as configured, else on for multi-GPU CUDA runs only."""
+    if ctx.world_size < 2:
+        return False
+    if config.sync_batchnorm is None:
+        return ctx.device.type == "cuda"
+    return config.sync_batchnorm
+
+
+def _failure_in_epoch(
+    error: RuntimeError,
+    ctx: DistContext,
+    epoch: int,
+    checkpoint_path: Path | None,
+    saved_epoch: int | None,
+) -> DistributedError:
+    """A rank's failure, restated with what the user needs: is it another rank's fault, and
+    what is safe on disk."""
+    if looks_like_peer_failure(error):
+        cause = (
+            "another rank probably crashed or stopped answering (collectives wait at most "
+            f"distributed_timeout_s={ctx.timeout_s:g} s); look at the other ranks' logs"
+        )
+    else:
+        cause = "this rank failed"
+    if checkpoint_path is None:
+        saved = "no checkpoint directory was set, so the run must start over"
+    elif saved_epoch is None:
+        saved = f"no epoch had completed, so {checkpoint_path} was not written yet"
+    else:
+        saved = (
+            f"the checkpoint {checkpoint_path} of epoch {saved_epoch + 1} is intact (written "
+            "atomically by rank 0); rerun the same command to resume"
+        )
+    return DistributedError(
+        f"rank {ctx.rank} of {ctx.world_size}: training stopped in epoch {epoch + 1}: {cause}; "
+        f"{saved}. Original error: {error}"
+    )
+
+
+def _read_checkpoint(
+    path: Path | None, config: TrainConfig, identity: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The resumable checkpoint at ``path``, or None when there is none."""
+    if path is None or not path.exists():
+        return None
+    checkpoint = _load_torch_file(path, "checkpoint", CHECKPOINT_FORMAT)
+    _check_resumable(path, checkpoint, config, identity)
+    return checkpoint
 
 
 def train_stgcn(
@@ -547,11 +656,17 @@ def train_stgcn(
     *,
     layout: str | None = None,
     checkpoint_dir: str | Path | None = None,
-    progress: logging.Logger = logger,
+    progress: logging.Logger | logging.LoggerAdapter = logger,
     fresh: bool = False,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[nn.Module, TrainingResult]:
     """Train ST-GCN on the seen classes of ``config.protocol``'s training split.
+
+    Run it as one process, or as every rank of a ``torchrun`` launch (detected from the
+    ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT`` variables): every
+    rank must call it with the same data and config. Each rank then trains on its shard of every
+    global batch under DistributedDataParallel, and only rank 0 logs progress and writes the
+    checkpoint; every rank returns the same model and result.
 
     Args:
         samples: the ``samples`` table (all classes and splits; selection happens here).
@@ -564,7 +679,7 @@ def train_stgcn(
         progress: logger for the per-epoch lines.
         fresh: ignore (and overwrite) an existing checkpoint instead of resuming it.
         on_epoch_end: called as ``on_epoch_end(epoch, history_row)`` after each epoch's
-            checkpoint is written (used to stop a run early, e.g. in tests).
+            checkpoint is written, on every rank (used to stop a run early, e.g. in tests).
 
     Returns:
         The model holding the best epoch's weights (by seen-class validation accuracy, or the
@@ -574,6 +689,9 @@ def train_stgcn(
     Raises:
         ValueError: bad config/input, a layout mismatch, or the leakage guard firing.
         CheckpointError: an unreadable or incompatible checkpoint (message names the file).
+        DistributedError: a bad launch (missing rendezvous variable, ranks that do not join),
+            or a rank stopped because another rank died or hung (after
+            ``config.distributed_timeout_s``); the last checkpoint stays intact.
     """
     class_ids = _validate_class_ids(seen_class_ids)
     protocol = config.protocol
@@ -640,7 +758,11 @@ def train_stgcn(
     )
     class_names = [str(names.get(c, f"action_{c}")) for c in class_ids]
 
-    device = resolve_device(config.device)
+    # Checked before any rank waits for the others, so a bad launch fails at once everywhere.
+    _check_world_size(launch_world_size(), config, len(train_items))
+    ctx = setup_distributed(resolve_device(config.device), config.distributed_timeout_s)
+    device = ctx.device
+    progress = rank_logger(progress, ctx)
     dtype = resolve_precision(config.precision, device)
     configure_backend(device)
     model_kwargs: dict[str, Any] = {
@@ -659,8 +781,11 @@ def train_stgcn(
         "train_ids": _fingerprint(train_ids),
         "val_ids": _fingerprint(val_ids),
     }
+    learning_settings = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_FIELDS}
+    ctx.check_same((identity, learning_settings), "the training samples and settings")
 
     pin = device.type == "cuda"
+    shard = {"rank": ctx.rank, "world_size": ctx.world_size}
     train_set = SkeletonDataset(store, positions[train_items], labels[train_items], config.seed)
     val_set = SkeletonDataset(store, positions[val_items], labels[val_items], config.seed)
     train_loader, train_sampler = make_loader(
@@ -668,30 +793,37 @@ def train_stgcn(
         WindowCollate(
             config.window, config.max_bodies, config.window_mode, train=True, augment=config.augment
         ),
-        batch_size=config.batch_size,
+        batch_size=config.batch_size // ctx.world_size,
         shuffle=True,
         seed=config.seed,
         num_workers=config.num_workers,
         pin_memory=pin,
+        remainder="pad",
+        **shard,
     )
     val_loader, _ = make_loader(
         val_set,
         WindowCollate(config.window, config.max_bodies, config.window_mode, train=False),
-        batch_size=config.eval_batch_size or config.batch_size,
+        batch_size=max(1, (config.eval_batch_size or config.batch_size) // ctx.world_size),
         shuffle=False,
         seed=config.seed,
         num_workers=config.num_workers if len(val_set) else 0,
         pin_memory=pin,
+        remainder="uneven",
+        **shard,
     )
 
     checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else config.checkpoint_dir
     checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    sync_batchnorm = _use_sync_batchnorm(config, ctx)
 
     with _cpu_run_settings(device.type == "cpu", config.cpu_threads):
         torch.manual_seed(config.seed)
         model = build_stgcn(model_kwargs)
         if config.weight_init == "reference":
             _reference_init(model)
+        if sync_batchnorm:
+            model = convert_sync_batchnorm(model, device)
         model.to(device)
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -707,9 +839,13 @@ def train_stgcn(
         best_state: dict[str, torch.Tensor] | None = None
         start_epoch = 0
 
-        if checkpoint_path is not None and checkpoint_path.exists() and not fresh:
-            checkpoint = _load_torch_file(checkpoint_path, "checkpoint", CHECKPOINT_FORMAT)
-            _check_resumable(checkpoint_path, checkpoint, config, identity)
+        # Rank 0 reads the checkpoint and sends it to the others: no shared file system needed,
+        # and every rank resumes from the same epoch.
+        checkpoint = ctx.run_on_main(
+            lambda: None if fresh else _read_checkpoint(checkpoint_path, config, identity),
+            f"read the checkpoint {checkpoint_path}",
+        )
+        if checkpoint is not None:
             try:
                 model.load_state_dict(checkpoint["model"])
                 optimizer.load_state_dict(checkpoint["optimizer"])
@@ -725,7 +861,8 @@ def train_stgcn(
             best_val_acc = float(checkpoint["best_val_acc"])
             best_state = checkpoint["best_state"]
             start_epoch = int(checkpoint["epoch"]) + 1
-            _set_rng_state(checkpoint["rng"])
+            if not ctx.active:  # ranks reseed per epoch instead (rank_seed)
+                _set_rng_state(checkpoint["rng"])
             progress.info(
                 "resuming ST-GCN training from %s after epoch %d/%d",
                 checkpoint_path,
@@ -738,7 +875,12 @@ def train_stgcn(
         check_finite = getattr(model, "check_finite", None)
         if check_finite is not None:
             model.check_finite = False
-        runner: nn.Module = torch.compile(model) if config.compile else model
+        trainer = wrap_ddp(model, ctx)
+        runner: nn.Module = torch.compile(trainer) if config.compile else trainer
+        # Evaluation runs on each rank's own shard, outside DDP (no collective per batch).
+        evaluator = runner
+        if ctx.active:
+            evaluator = torch.compile(model) if config.compile else model
         progress.info(
             "training ST-GCN on %d seen classes: %d train / %d validation samples (%s split), "
             "device %s, precision %s, window %d (%s)",
@@ -751,56 +893,83 @@ def train_stgcn(
             config.window,
             config.window_mode,
         )
-        for epoch in range(start_epoch, config.epochs):
-            started = time.perf_counter()
-            lr = config.lr_at(epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            train_sampler.set_epoch(epoch)
-            model.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            batches = tqdm(
-                train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None
+        if ctx.active:
+            progress.info(
+                "distributed over %d processes (%s): global batch %d = %d per process, "
+                "synchronised batch norm %s",
+                ctx.world_size,
+                ctx.backend,
+                config.batch_size,
+                config.batch_size // ctx.world_size,
+                "on" if sync_batchnorm else "off",
             )
-            for batch in batches:
-                x = batch.x.to(device, non_blocking=True)
-                y = batch.y.to(device, non_blocking=True)
-                with autocast(device, dtype):
-                    logits = runner(x)
-                loss = F.cross_entropy(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                loss_sum += loss.detach().double() * len(y)
-                correct += (logits.detach().argmax(dim=1) == y).sum()
-            train_loss = float(loss_sum.item()) / len(train_set)
-            train_seconds = time.perf_counter() - started
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(
-                    f"ST-GCN training loss became {train_loss} in epoch {epoch + 1}; "
-                    f"lower lr ({lr}) or set grad_clip"
+        saved_epoch = start_epoch - 1 if checkpoint is not None else None
+        epoch = start_epoch
+        try:
+            for epoch in range(start_epoch, config.epochs):
+                started = time.perf_counter()
+                lr = config.lr_at(epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                train_sampler.set_epoch(epoch)
+                if ctx.active:
+                    torch.manual_seed(rank_seed(config.seed, epoch, ctx.rank))
+                model.train()
+                # loss sum, correct, items: summed over the ranks after the epoch
+                totals = torch.zeros(3, dtype=torch.float64, device=device)
+                batches = tqdm(
+                    train_loader,
+                    desc=f"epoch {epoch + 1}/{config.epochs}",
+                    leave=False,
+                    disable=None if ctx.is_main else True,
                 )
-            val_acc = _evaluate(runner, val_loader, device, dtype) if len(val_set) else math.nan
-            row = {
-                "epoch": float(epoch),
-                "train_loss": train_loss,
-                "train_acc": float(correct.item()) / len(train_set),
-                "val_acc": val_acc,
-                "lr": lr,
-                "samples_per_s": len(train_set) / train_seconds,
-                "seconds": time.perf_counter() - started,
-            }
-            history.append(row)
-            # No validation set: the latest epoch is the selected one.
-            if math.isnan(val_acc) or val_acc > best_val_acc:
-                best_epoch, best_val_acc = epoch, val_acc
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if checkpoint_path is not None:
-                atomic_torch_save(
-                    {
+                for batch in batches:
+                    x = batch.x.to(device, non_blocking=True)
+                    y = batch.y.to(device, non_blocking=True)
+                    with autocast(device, dtype):
+                        logits = runner(x)
+                    # Each rank's mean over its equal share; DDP averages the gradients, which
+                    # gives the gradient of the global batch's mean loss.
+                    loss = F.cross_entropy(logits.float(), y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    totals[0] += loss.detach().double() * len(y)
+                    totals[1] += (logits.detach().argmax(dim=1) == y).sum()
+                    totals[2] += len(y)
+                loss_sum, correct, seen = ctx.all_reduce_sum(totals).tolist()
+                train_loss = loss_sum / seen
+                train_seconds = time.perf_counter() - started
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(
+                        f"ST-GCN training loss became {train_loss} in epoch {epoch + 1}; "
+                        f"lower lr ({lr}) or set grad_clip"
+                    )
+                if not sync_batchnorm:
+                    average_buffers(model, ctx)
+                val_acc = (
+                    _evaluate(evaluator, val_loader, device, dtype, ctx)
+                    if len(val_set)
+                    else math.nan
+                )
+                row = {
+                    "epoch": float(epoch),
+                    "train_loss": train_loss,
+                    "train_acc": correct / seen,
+                    "val_acc": val_acc,
+                    "lr": lr,
+                    "samples_per_s": seen / train_seconds,
+                    "seconds": time.perf_counter() - started,
+                }
+                history.append(row)
+                # No validation set: the latest epoch is the selected one.
+                if math.isnan(val_acc) or val_acc > best_val_acc:
+                    best_epoch, best_val_acc = epoch, val_acc
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if checkpoint_path is not None:
+                    payload = {
                         "format": CHECKPOINT_FORMAT,
                         "version": FORMAT_VERSION,
                         "epoch": epoch,
@@ -819,25 +988,38 @@ def train_stgcn(
                         "config": config.to_dict(),
                         "identity": identity,
                         "model_kwargs": model_kwargs,
-                    },
-                    checkpoint_path,
+                        "world_size": ctx.world_size,
+                    }
+                    ctx.run_on_main(
+                        functools.partial(atomic_torch_save, payload, checkpoint_path),
+                        f"write the checkpoint {checkpoint_path}",
+                    )
+                    saved_epoch = epoch
+                progress.info(
+                    "epoch %d/%d: loss %.4f, train acc %.3f, seen-class val acc %.3f, lr %.3g, "
+                    "%.1f samples/s, %.1f s",
+                    epoch + 1,
+                    config.epochs,
+                    train_loss,
+                    row["train_acc"],
+                    val_acc,
+                    lr,
+                    row["samples_per_s"],
+                    row["seconds"],
                 )
-            progress.info(
-                "epoch %d/%d: loss %.4f, train acc %.3f, seen-class val acc %.3f, lr %.3g, "
-                "%.1f samples/s, %.1f s",
-                epoch + 1,
-                config.epochs,
-                train_loss,
-                row["train_acc"],
-                val_acc,
-                lr,
-                row["samples_per_s"],
-                row["seconds"],
-            )
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, row)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, row)
+        except RuntimeError as error:
+            if not ctx.active or isinstance(error, DistributedError):
+                raise
+            raise _failure_in_epoch(error, ctx, epoch, checkpoint_path, saved_epoch) from error
 
-    if check_finite is not None:
+    if sync_batchnorm:
+        # Hand back a plain ST-GCN (ordinary BatchNorm layers; same state dict keys).
+        model = build_stgcn(model_kwargs).to(device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+    elif check_finite is not None:
         model.check_finite = check_finite
     if best_state is not None:
         model.load_state_dict(best_state)

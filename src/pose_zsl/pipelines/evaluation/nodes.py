@@ -13,8 +13,10 @@ from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, 
 from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix
 from pose_zsl.reporting import markdown_table
 
+#: ``split`` is the split's own name (its rule: nearest, msr_random_1, ntu60_55_5, ...);
+#: ``slot`` is the grid namespace it ran under (nearest, random, furthest).
 METRIC_COLUMNS = [
-    "dataset", "split", "rule", "head", "embedding", "embedder", "protocol", "metric", "value",
+    "dataset", "split", "slot", "head", "embedding", "embedder", "protocol", "metric", "value",
 ]
 
 
@@ -28,10 +30,11 @@ def test_rows(features: pd.DataFrame) -> pd.DataFrame:
 def _variant_columns(
     split_classes: pd.DataFrame, params: dict[str, Any], head: str, embedder: str
 ) -> dict[str, str]:
+    slot = split_name(split_classes)
     return {
         "dataset": params["dataset"],
-        "split": split_name(split_classes),
-        "rule": str(split_classes["rule"].iloc[0]) if "rule" in split_classes else "",
+        "split": str(split_classes["rule"].iloc[0]) if "rule" in split_classes else slot,
+        "slot": slot,
         "head": head,
         "embedding": "random" if embedder == "random" else "learned",
         "embedder": embedder,
@@ -112,10 +115,19 @@ def collect_metrics(params: dict[str, Any], **inputs: pd.DataFrame) -> tuple[pd.
     metrics = pd.concat(tables, ignore_index=True)
     return (
         metrics,
+        mlflow_metric_values(metrics),
         zsl_table(metrics),
         gzsl_table(metrics),
         seen_unseen_table(metrics),
     )
+
+
+def mlflow_metric_values(metrics: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Every measurement as an MLflow metric ``<split>.<head>.<embedding>.<protocol>.<metric>``."""
+    return {
+        f"{r.split}.{r.head}.{r.embedding}.{r.protocol}.{r.metric}": {"value": r.value, "step": 0}
+        for r in metrics.itertuples(index=False)
+    }
 
 
 def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
@@ -123,14 +135,13 @@ def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
     table = chosen.pivot_table(
         index=["head", "embedding"], columns="split", values="value", aggfunc="first"
     )
-    return table.reindex(columns=[s for s in SPLITS if s in table.columns])
+    order = metrics.drop_duplicates("slot").set_index("slot")["split"]
+    return table.reindex(columns=[order[s] for s in SPLITS if s in order.index])
 
 
 def _title(metrics: pd.DataFrame, text: str) -> str:
     dataset = ", ".join(sorted(metrics["dataset"].unique()))
-    rules = metrics.drop_duplicates("split").set_index("split")["rule"]
-    described = ", ".join(f"{s} = `{rules[s]}`" for s in SPLITS if s in rules)
-    return f"# {text}\n\nDataset: {dataset}. Splits: {described}. Values in %.\n\n"
+    return f"# {text}\n\nDataset: {dataset}. Test split of the protocol; values in %.\n\n"
 
 
 def zsl_table(metrics: pd.DataFrame) -> str:

@@ -44,7 +44,13 @@ def create_pipeline(**kwargs) -> Pipeline:
     summary = node(
         collect_metrics,
         inputs=collected,
-        outputs=["metrics", "zsl_top1_table", "gzsl_table", "gzsl_seen_unseen_table"],
+        outputs=[
+            "metrics",
+            "mlflow_metrics",
+            "zsl_top1_table",
+            "gzsl_table",
+            "gzsl_seen_unseen_table",
+        ],
         name="collect_metrics",
     )
     return (sum(per_variant, Pipeline([])) + Pipeline([summary])).tag("evaluation")

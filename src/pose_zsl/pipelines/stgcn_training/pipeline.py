@@ -2,7 +2,7 @@ from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import SPLITS
 
-from .nodes import train_stgcn_on_seen_classes
+from .nodes import stgcn_module, train_stgcn_on_seen_classes, training_curves
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,7 +15,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["stgcn_model", "stgcn_history"],
                 name="train_stgcn",
                 tags="gpu",
-            )
+            ),
+            node(
+                training_curves,
+                inputs="stgcn_history",
+                outputs=["stgcn_curves", "stgcn_training_curve"],
+                name="stgcn_training_curves",
+            ),
+            node(
+                stgcn_module,
+                inputs="stgcn_model",
+                outputs="stgcn_mlflow_model",
+                name="log_stgcn_to_mlflow",
+                tags="mlflow",
+            ),
         ]
     )
     return sum(

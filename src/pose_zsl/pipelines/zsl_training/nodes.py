@@ -180,3 +180,17 @@ def calibrate_head(
         "num_fit_samples": len(fit_rows),
         "num_validation_samples": len(val_rows),
     }
+
+
+def head_curves(zsl_history: pd.DataFrame) -> dict:
+    """The head's training loss per epoch or episode, as an MLflow metric history."""
+    from pose_zsl.reporting import metric_history
+
+    return metric_history(zsl_history, "step", ["loss"])
+
+
+def head_module(zsl_model: dict) -> Any:
+    """The trained head as a ``torch.nn.Module``, for MLflow's pytorch flavour."""
+    from pose_zsl.models.heads import head_from_artifact
+
+    return head_from_artifact(zsl_model, source="zsl_model")

@@ -2,7 +2,7 @@ from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import variants
 
-from .nodes import HEAD_TRAINERS, calibrate_head
+from .nodes import HEAD_TRAINERS, calibrate_head, head_curves, head_module
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -28,6 +28,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                     ],
                     outputs="calibration",
                     name="calibrate_on_pseudo_unseen",
+                ),
+                node(head_curves, inputs="zsl_history", outputs="zsl_curves", name="head_curves"),
+                node(
+                    head_module,
+                    inputs="zsl_model",
+                    outputs="zsl_mlflow_model",
+                    name="log_head_to_mlflow",
+                    tags="mlflow",
                 ),
             ]
         )

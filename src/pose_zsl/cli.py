@@ -1,0 +1,258 @@
+"""``pose-zsl``: the project's console command.
+
+``pose-zsl predict RECORDINGS... --labels "put on a hat, kick a ball, wave"`` ranks free-text
+action names for skeleton recordings with a trained zero-shot variant, prints a ranked table
+and optionally writes it (``--output out.parquet`` or ``out.csv``).
+
+Exit status: 0 when at least one recording was predicted (skipped ones are reported on stderr),
+1 when nothing could be predicted or the models are missing or unusable, 2 for bad arguments
+(no or duplicate labels, a bad ``--top-k``, an unknown output format).
+
+Kedro loads ``<package>.cli`` for project commands and requires a click group named ``cli``
+in it: :data:`cli` provides ``kedro predict ...``, the same command. Heavy imports stay inside
+functions, since every ``kedro`` invocation imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pose_zsl.inference import ZeroShotPredictor
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+OUTPUT_FORMATS = (".parquet", ".csv")
+
+logger = logging.getLogger("pose_zsl.cli")
+
+
+class UsageError(ValueError):
+    """A bad command-line argument (exit status 2)."""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
+    from pose_zsl.inference import DEFAULT_EMBEDDING, DEFAULT_HEAD, DEFAULT_SPLIT, DEFAULT_TOP_K
+
+    parser = argparse.ArgumentParser(
+        prog="pose-zsl", description="Zero-shot skeleton action recognition."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser(
+        "predict",
+        help="rank free-text action names for skeleton recordings",
+        description=(
+            "Rank candidate action names (any free text, training classes or new ones) for "
+            "each recording. Recordings: NTU .skeleton files, MSR Action3D *_skeleton3D.txt "
+            "files, .npy arrays (one (T, M, V, C) recording or ST-GCN (N, C, T, V, M) arrays) "
+            "or folders of those."
+        ),
+    )
+    predict.add_argument("recordings", nargs="+", help="recording files or folders")
+    predict.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        help='comma-separated candidate names, e.g. "put on a hat, kick a ball" (repeatable)',
+    )
+    predict.add_argument("--labels-file", type=Path, help="a file with one candidate name per line")
+    predict.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="names per recording (default 5)"
+    )
+    variant = "the trained variant to use (default %(default)s)"
+    predict.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLITS, help=variant)
+    predict.add_argument("--head", default=DEFAULT_HEAD, choices=HEADS, help=variant)
+    predict.add_argument("--embedding", default=DEFAULT_EMBEDDING, choices=EMBEDDINGS, help=variant)
+    source = predict.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model-uri", help="an MLflow model URI (models:/NAME/VERSION, runs:/RUN/PATH, ...)"
+    )
+    source.add_argument("--run-id", help="an MLflow run that logged the predictor")
+    predict.add_argument(
+        "--model-name",
+        default="zero_shot_predictor",
+        help="the model's name inside the run (with --run-id; default zero_shot_predictor)",
+    )
+    predict.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the project's mlflow.db)",
+    )
+    predict.add_argument("--output", type=Path, help="write the table to .parquet or .csv")
+    predict.add_argument(
+        "--project", type=Path, help="the Kedro project (default: found from the current folder)"
+    )
+    predict.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    predict.add_argument("--batch-size", type=int, default=64, help="recordings per batch")
+    predict.add_argument(
+        "--no-denoise", action="store_true", help="keep NTU bodies as tracked (no denoising)"
+    )
+    predict.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    return parser
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` whose pyproject.toml has a [tool.kedro] table."""
+    for folder in (start, *start.parents):
+        manifest = folder / "pyproject.toml"
+        if manifest.is_file() and "[tool.kedro]" in manifest.read_text(encoding="utf-8"):
+            return folder
+    return None
+
+
+def _labels(args: argparse.Namespace) -> list[str]:
+    from pose_zsl.inference import check_labels, read_labels_file, split_labels
+
+    labels = split_labels(args.labels)
+    if args.labels_file is not None:
+        labels += read_labels_file(args.labels_file)
+    return check_labels(labels)
+
+
+def _load_predictor(args: argparse.Namespace, project: Path | None) -> ZeroShotPredictor:
+    from pose_zsl.inference import ZeroShotPredictor
+
+    options = {"device": args.device, "batch_size": args.batch_size}
+    if args.model_uri or args.run_id:
+        import mlflow
+
+        from pose_zsl.mlflow_model import load_predictor
+
+        tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if tracking is None and project is not None:
+            tracking = f"sqlite:///{project / 'mlflow.db'}"
+        if tracking is not None:
+            mlflow.set_tracking_uri(tracking)
+        uri = args.model_uri or f"runs:/{args.run_id}/{args.model_name}"
+        try:
+            return load_predictor(uri, **options)
+        except mlflow.exceptions.MlflowException as error:
+            raise ValueError(f"cannot load the MLflow model {uri}: {error.message}") from None
+    if project is None:
+        raise UsageError(
+            "not inside a Kedro project: pass --project PATH, or --model-uri / --run-id"
+        )
+    return ZeroShotPredictor.from_project(project, args.split, args.head, args.embedding, **options)
+
+
+def format_table(predictions: pd.DataFrame) -> str:
+    """The ranked table as printed: text columns left-aligned, numbers right-aligned."""
+    columns = {
+        "recording": predictions["recording"].astype(str).tolist(),
+        "rank": predictions["rank"].astype(str).tolist(),
+        "label": predictions["label"].astype(str).tolist(),
+        "score": [f"{v:.4g}" for v in predictions["score"]],
+        "raw_score": [f"{v:.4g}" for v in predictions["raw_score"]],
+        "seen": ["seen" if v else "unseen" for v in predictions["seen"]],
+        "matched_class": predictions["matched_class"].fillna("").astype(str).tolist(),
+    }
+    numeric = {"rank", "score", "raw_score"}
+    widths = {name: max(len(name), *map(len, values)) for name, values in columns.items()}
+
+    def line(cells: dict[str, str]) -> str:
+        parts = [
+            cells[name].rjust(widths[name]) if name in numeric else cells[name].ljust(widths[name])
+            for name in columns
+        ]
+        return "  ".join(parts).rstrip()
+
+    rows = [line({name: name for name in columns})]
+    rows += [
+        line({name: values[i] for name, values in columns.items()}) for i in range(len(predictions))
+    ]
+    return "\n".join(rows)
+
+
+def _write(predictions: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        predictions.to_parquet(path, index=False)
+    else:
+        predictions.to_csv(path, index=False)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    if args.top_k < 1:
+        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.output is not None and args.output.suffix not in OUTPUT_FORMATS:
+        raise UsageError(f"--output {args.output}: use a .parquet or .csv file name")
+    try:
+        labels = _labels(args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    project = args.project.resolve() if args.project else find_project(Path.cwd())
+    predictor = _load_predictor(args, project)  # missing/unusable models: main() exits with 1
+    recordings, unreadable = predictor.read(args.recordings, denoise=not args.no_denoise)
+    ranking = predictor.rank(recordings, labels, args.top_k)
+    skipped = pd.concat([unreadable, ranking.skipped], ignore_index=True)
+    for recording, reason in skipped.itertuples(index=False):
+        print(f"pose-zsl: skipped {recording}: {reason}", file=sys.stderr)
+    predictions = ranking.predictions
+    if predictions.empty:
+        print(
+            f"pose-zsl: error: none of the {len(skipped)} recording(s) could be predicted",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(format_table(predictions))
+    if args.output is not None:
+        _write(predictions, args.output)
+        print(f"wrote {len(predictions)} rows to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pose-zsl`` console script; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:  # skipped recordings are reported once, by predict_command
+        logging.getLogger("pose_zsl.inference").setLevel(logging.ERROR)
+        # model-loading progress bars of huggingface_hub / transformers (read at their import)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        return predict_command(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"pose-zsl: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as error:
+        print(f"pose-zsl: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+@click.group(name="pose_zsl")
+def cli() -> None:
+    """pose-zsl project commands."""
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def predict(ctx: click.Context) -> None:
+    """Rank free-text action names for skeleton recordings (= pose-zsl predict; --help)."""
+    ctx.exit(main(["predict", *ctx.args]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

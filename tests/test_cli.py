@@ -1,0 +1,348 @@
+"""``pose-zsl predict`` end to end, and the MLflow pyfunc model against it.
+
+Uses the tiny model sets of ``test_inference.py`` (built once per session): an NTU-layout
+model trained on synthetic recordings and a Kinect v1 model trained on MSR Action3D files,
+applied to the real NTU samples and MSR files in /work/shared, read in place.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_inference import (
+    EMBEDDING,
+    HEAD,
+    MSR_DIR,
+    NTU_SAMPLES,
+    SPLIT,
+    ModelSet,
+    inference_params,
+    msr_model_set,
+    ntu_model_set,
+    project_catalog,
+)
+
+from pose_zsl.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from pose_zsl.inference import MissingModelError, ModelFiles, ZeroShotPredictor, requests_frame
+from pose_zsl.mlflow_model import (
+    load_predictor,
+    log_pyfunc_model,
+    log_pyfunc_model_from_artifacts,
+    pyfunc_signature,
+)
+
+LABELS = "drink water, brushing teeth, pickup, wave a flag, juggle three balls"
+VARIANT = ["--split", SPLIT, "--head", HEAD, "--embedding", EMBEDDING]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def ntu_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
+    return ntu_model_set(tmp_path_factory.mktemp("ntu_models"))
+
+
+@pytest.fixture(scope="session")
+def msr_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
+    if not MSR_DIR.is_dir():
+        pytest.skip(f"{MSR_DIR} is not available")
+    return msr_model_set(tmp_path_factory.mktemp("msr_models"))
+
+
+@pytest.fixture(scope="session")
+def ntu_files() -> list[Path]:
+    if not NTU_SAMPLES.is_dir():
+        pytest.skip(f"{NTU_SAMPLES} is not available")
+    return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory):
+    """One throw-away SQLite MLflow store for the module (creating one takes seconds)."""
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/m.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+    mlflow.set_tracking_uri(previous)
+
+
+def run_cli(*args: str) -> int:
+    return main(["predict", *args])
+
+
+def predict_args(models: ModelSet, files: list[Path], *extra: str) -> list[str]:
+    return [
+        *map(str, files),
+        "--labels",
+        LABELS,
+        *VARIANT,
+        "--project",
+        str(models.project),
+        *extra,
+    ]
+
+
+def test_predict_real_ntu_recordings(ntu_models, ntu_files, tmp_path, capsys):
+    output = tmp_path / "ranked.csv"
+    status = run_cli(*predict_args(ntu_models, ntu_files, "--top-k", "3", "--output", str(output)))
+    printed = capsys.readouterr()
+    assert status == EXIT_OK, printed.err
+    header = printed.out.splitlines()[0].split()
+    assert header == ["recording", "rank", "label", "score", "raw_score", "seen", "matched_class"]
+    for path in ntu_files:
+        assert printed.out.count(str(path)) == 3
+    written = pd.read_csv(output)
+    assert len(written) == 3 * len(ntu_files)
+    predictor = ZeroShotPredictor.from_project(ntu_models.project, SPLIT, HEAD, EMBEDDING)
+    recordings, _ = predictor.read(ntu_files)
+    expected = predictor.predict(recordings, LABELS.split(", "), top_k=3)
+    assert written["label"].tolist() == expected["label"].tolist()
+    assert written["recording"].tolist() == expected["recording"].tolist()
+    np.testing.assert_allclose(written["score"], expected["score"], rtol=1e-6)
+
+
+def test_console_script_finds_the_project(ntu_models, ntu_files, tmp_path):
+    """The installed ``pose-zsl`` entry point, run from inside the project without --project,
+    with the candidates in a file."""
+    script = Path(sys.executable).with_name("pose-zsl")
+    command = str(script) if script.exists() else shutil.which("pose-zsl")
+    if command is None:
+        pytest.skip("the pose-zsl console script is not installed")
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("# candidates\ndrink water\n\nwave a flag, then bow\npickup\n")
+    output = tmp_path / "ranked.parquet"
+    result = subprocess.run(
+        [command, "predict", *map(str, ntu_files[:2]), "--labels-file", str(labels_file),
+         *VARIANT, "--top-k", "2", "--output", str(output)],
+        cwd=ntu_models.project / "data",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == EXIT_OK, result.stderr
+    written = pd.read_parquet(output)
+    assert len(written) == 4
+    assert set(written["label"]) <= {"drink water", "wave a flag, then bow", "pickup"}
+    assert written["recording"].unique().tolist() == [str(p) for p in ntu_files[:2]]
+    assert all(str(p) in result.stdout for p in ntu_files[:2])
+
+
+def test_predict_msr_recordings_with_a_kinect_model(msr_models, tmp_path, capsys):
+    files = [MSR_DIR / f"a{a:02d}_s02_e01_skeleton3D.txt" for a in (1, 2, 7)]
+    output = tmp_path / "msr.parquet"
+    status = run_cli(
+        *map(str, files), "--labels", "high arm wave, horizontal arm wave, draw x, clap hands",
+        *VARIANT, "--project", str(msr_models.project), "--top-k", "4", "--output", str(output),
+    )  # fmt: skip
+    assert status == EXIT_OK, capsys.readouterr().err
+    written = pd.read_parquet(output)
+    assert len(written) == 12
+    seen = written.drop_duplicates("label").set_index("label")["seen"].to_dict()
+    assert seen == {
+        "high arm wave": True, "horizontal arm wave": True, "draw x": False, "clap hands": False,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_unreadable_recording_is_skipped_and_the_rest_predicted(ntu_models, ntu_files, tmp_path):
+    broken = tmp_path / "S001C001P001R001A009.skeleton"
+    broken.write_text("12\n")
+    output = tmp_path / "out.csv"
+    args = predict_args(ntu_models, [broken, ntu_files[0]], "--output", str(output))
+    assert run_cli(*args) == EXIT_OK
+    assert pd.read_csv(output)["recording"].unique().tolist() == [str(ntu_files[0])]
+
+
+def test_skipped_recordings_are_reported(ntu_models, ntu_files, tmp_path, capsys):
+    broken = tmp_path / "S001C001P001R001A009.skeleton"
+    broken.write_text("12\n")
+    assert run_cli(*predict_args(ntu_models, [broken, ntu_files[0]])) == EXIT_OK
+    err = capsys.readouterr().err
+    assert f"pose-zsl: skipped {broken}: {broken}:" in err
+
+
+def test_nothing_predicted_is_a_failure(ntu_models, tmp_path, capsys):
+    broken = tmp_path / "S001C001P001R001A009.skeleton"
+    broken.write_text("garbage\n")
+    assert run_cli(*predict_args(ntu_models, [broken, tmp_path / "absent.skeleton"])) == 1
+    err = capsys.readouterr().err
+    assert "none of the 2 recording(s) could be predicted" in err
+    assert f"skipped {tmp_path / 'absent.skeleton'}: no such file or folder" in err
+
+
+def test_wrong_layout_is_reported(ntu_models, capsys):
+    if not MSR_DIR.is_dir():
+        pytest.skip(f"{MSR_DIR} is not available")
+    msr_file = MSR_DIR / "a01_s01_e01_skeleton3D.txt"
+    assert run_cli(*predict_args(ntu_models, [msr_file])) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "has 20 joints (a kinect-v1 recording?)" in err
+    assert "'ntu-rgb+d' with 25 joints" in err
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["--labels", " , "], "no candidate action names"),
+        ([], "no candidate action names"),
+        (["--labels", "drink water, Drink water."], "duplicate candidate action names"),
+        (["--labels", "wave", "--top-k", "0"], "--top-k must be >= 1"),
+        (["--labels", "wave", "--output", "out.txt"], "use a .parquet or .csv"),
+    ],
+)
+def test_bad_arguments(ntu_models, ntu_files, labels, message, capsys):
+    args = [str(ntu_files[0]), *labels, *VARIANT, "--project", str(ntu_models.project)]
+    assert run_cli(*args) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_missing_models_say_which_pipelines_to_run(ntu_files, tmp_path, capsys):
+    args = [str(ntu_files[0]), "--labels", "wave", "--project", str(tmp_path)]
+    assert run_cli(*args) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "trained model files are missing" in err
+    assert str(tmp_path / "data" / "06_models" / "stgcn_nearest.pt") in err
+    assert "kedro run --pipelines label_embedding,stgcn_training" in err
+
+
+def test_no_project_found(ntu_files, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(str(ntu_files[0]), "--labels", "wave") == EXIT_USAGE
+    assert "not inside a Kedro project" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow
+
+
+def test_pyfunc_model_ranks_like_the_cli(ntu_models, ntu_files, tmp_path, tracking_uri, capsys):
+    predictor = ZeroShotPredictor.from_project(ntu_models.project, SPLIT, HEAD, EMBEDDING)
+    recordings, _ = predictor.read(ntu_files)
+    example = requests_frame([recordings[0].data[:20]], ["drink water", "wave"], ["example"])
+    files = ntu_models.files
+    with mlflow.start_run() as run:  # from in-memory catalog objects, as a Kedro node has them
+        info = log_pyfunc_model_from_artifacts(
+            torch.load(files.stgcn, weights_only=True),
+            torch.load(files.head, weights_only=True),
+            pd.read_parquet(files.label_embeddings),
+            json.loads(files.calibration.read_text()),
+            input_example=example,
+        )
+
+    cli_output = tmp_path / "cli.csv"
+    args = predict_args(ntu_models, ntu_files, "--top-k", "3", "--output", str(cli_output))
+    assert run_cli(*args) == EXIT_OK
+    from_cli = pd.read_csv(cli_output)
+
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    assert model.metadata.signature.params.to_dict()[0]["name"] == "top_k"
+    requests = requests_frame(recordings, LABELS.split(", "))
+    served = model.predict(requests, params={"top_k": 3})
+    assert served["error"].isna().all()
+    for column in ("recording", "rank", "label"):
+        assert served[column].tolist() == from_cli[column].tolist()
+    np.testing.assert_allclose(served["score"], from_cli["score"], rtol=1e-6)
+
+    # The CLI can load the same model by URI and by run id.
+    for source in (["--model-uri", info.model_uri], ["--run-id", run.info.run_id]):
+        output = tmp_path / "via_mlflow.csv"
+        args = [*map(str, ntu_files), "--labels", LABELS, *source, "--top-k", "3"]
+        assert run_cli(*args, "--tracking-uri", tracking_uri, "--output", str(output)) == EXIT_OK
+        pd.testing.assert_frame_equal(pd.read_csv(output), from_cli)
+
+    # A malformed request row comes back as an error row; the others are still ranked.
+    bad = requests.iloc[:1].assign(shape=[np.array([7, 1, 25, 3])], recording="bad")
+    mixed = model.predict(pd.concat([bad, requests.iloc[1:2]], ignore_index=True))
+    assert mixed.loc[mixed["recording"] == "bad", "error"].str.contains("shape").all()
+    assert mixed.loc[mixed["recording"] != "bad", "error"].isna().all()
+    assert len(mixed) == 1 + 5
+
+
+def test_load_predictor_refuses_other_models(tmp_path, tracking_uri):
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="echo", python_model=Echo(), pip_requirements=["mlflow"]
+        )
+    with pytest.raises(ValueError, match="not a pose-zsl zero-shot predictor"):
+        load_predictor(info.model_uri)
+
+
+def test_serving_pipeline_as_kedro_mlflow_model(
+    ntu_models, ntu_files, tracking_uri, tmp_path, monkeypatch
+):
+    """What kedro-mlflow's pipeline_ml_factory logs at the end of a training run (the serving
+    pipeline as a KedroPipelineModel with the catalog files as artefacts) ranks like the
+    predictor."""
+    from kedro_mlflow.mlflow import KedroPipelineModel
+
+    from pose_zsl.pipelines.inference import create_serving_pipeline
+
+    monkeypatch.chdir(ntu_models.project)
+    labels = LABELS.split(", ")
+    catalog = project_catalog({**inference_params([], ""), "top_k": 3})
+    model = KedroPipelineModel(
+        pipeline=create_serving_pipeline(SPLIT, HEAD, EMBEDDING),
+        catalog=catalog,
+        input_name="inference_requests",
+    )
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="kedro_serving",
+            python_model=model,
+            artifacts=model.extract_pipeline_artifacts(tmp_path),
+            signature=pyfunc_signature(with_params=False),
+            pip_requirements=["mlflow"],
+        )
+    predictor = ZeroShotPredictor.from_files(ntu_models.files)
+    recordings, _ = predictor.read(ntu_files[:2])
+    served = mlflow.pyfunc.load_model(info.model_uri).predict(requests_frame(recordings, labels))
+    expected = predictor.predict(recordings, labels, top_k=3)
+    assert served["label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
+
+
+def test_logging_needs_the_trained_models(tmp_path, tracking_uri):
+    with mlflow.start_run(), pytest.raises(MissingModelError, match="kedro run --pipelines"):
+        log_pyfunc_model(ModelFiles.for_variant(tmp_path))
+
+
+def test_kedro_project_command_forwards_to_the_cli(ntu_models, ntu_files, tmp_path):
+    """Kedro loads ``pose_zsl.cli.cli`` for project commands: ``kedro predict`` is the same
+    command (and without that group every ``kedro`` call in the project would fail)."""
+    import click
+    from click.testing import CliRunner
+
+    from pose_zsl.cli import cli
+
+    assert isinstance(cli, click.Group)
+    output = tmp_path / "kedro.csv"
+    args = ["predict", *predict_args(ntu_models, ntu_files[:1], "--output", str(output))]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == EXIT_OK, result.output
+    assert len(pd.read_csv(output)) == 5
+    assert CliRunner().invoke(cli, ["predict", str(ntu_files[0])]).exit_code == EXIT_USAGE
