@@ -719,6 +719,26 @@ def score(
     return out
 
 
+def joint_space_points(
+    model: ZeroShotHead, features: np.ndarray, class_embeddings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples and classes as points of the head's joint pose-language space.
+
+    DeViSE and InfoNCE project features into the label space (classes stay where they are);
+    the Relation Network's attribute net maps classes into the visual space (features stay).
+    Both inputs are L2-normalised first, as for scoring.
+    """
+    feats = torch.from_numpy(l2_normalise("features", _as_matrix("features", features)))
+    classes = torch.from_numpy(
+        l2_normalise("class_embeddings", _as_matrix("class_embeddings", class_embeddings))
+    )
+    model = model.cpu().eval()
+    with torch.no_grad():
+        if isinstance(model, RelationNetwork):
+            return feats.numpy(), model.project_classes(classes).numpy()
+        return model.projection(feats).numpy(), classes.numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # Persistence
 # --------------------------------------------------------------------------------------------

@@ -48,10 +48,12 @@ def evaluate_variant(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, Figure]:
+) -> tuple[pd.DataFrame, pd.DataFrame, Figure, Figure]:
     """ZSL, GZSL and calibrated GZSL metrics of one head on the test split, per-class
-    accuracy (GZSL) and a confusion matrix of the unseen test samples among unseen classes."""
-    from pose_zsl.models.heads import head_from_artifact, score
+    accuracy (GZSL), a confusion matrix of the unseen test samples among unseen classes, and a
+    2-D map of the head's joint pose-language space."""
+    from pose_zsl.models.heads import head_from_artifact, joint_space_points, score
+    from pose_zsl.reporting import joint_space_figure
     from pose_zsl.zsl.metrics import (
         confusion_matrix,
         confusion_matrix_figure,
@@ -84,7 +86,13 @@ def evaluate_variant(
     counts = confusion_matrix(unseen_scores, labels[is_unseen], unseen_ids)
     title = f"{columns['split']} / {columns['head']} / {columns['embedding']}: ZSL (unseen test)"
     figure = confusion_matrix_figure(counts, [names[int(i)] for i in unseen_ids], title=title)
-    return metrics, per_class, figure
+    sample_points, class_points = joint_space_points(model, feature_matrix(test), vectors)
+    space = joint_space_figure(
+        sample_points, labels, class_points, class_ids, names, unseen,
+        title=f"{columns['split']} / {columns['head']} / {columns['embedding']}: "
+        "joint pose-language space (PCA, test samples)",
+    )
+    return metrics, per_class, figure, space
 
 
 def collect_metrics(params: dict[str, Any], **inputs: pd.DataFrame) -> tuple[pd.DataFrame, ...]:

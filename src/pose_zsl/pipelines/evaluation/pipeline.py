@@ -20,7 +20,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "split_classes",
                         "params:evaluation",
                     ],
-                    outputs=["metrics", "per_class_accuracy", "confusion_matrix"],
+                    outputs=[
+                        "metrics",
+                        "per_class_accuracy",
+                        "confusion_matrix",
+                        "joint_space_map",
+                    ],
                     name="evaluate",
                 )
             ]
