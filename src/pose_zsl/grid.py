@@ -8,6 +8,8 @@ split per environment); the slot names are fixed so the DAG is the same in every
 
 from itertools import product
 
+from kedro.pipeline import Pipeline
+
 SPLITS: tuple[str, ...] = ("nearest", "random", "furthest")
 HEADS: tuple[str, ...] = ("devise", "relation_net", "infonce")
 EMBEDDINGS: tuple[str, ...] = ("learned", "random")
@@ -21,3 +23,18 @@ def variants() -> list[tuple[str, str, str]]:
 def variant_key(split: str, head: str, embedding: str) -> str:
     """An identifier-safe key for one variant (used as a node keyword argument)."""
     return f"{split}__{head}__{embedding}"
+
+
+def per_split(template: Pipeline, parameters: str) -> Pipeline:
+    """One copy of ``template`` per split slot, namespaced by the slot; the ``samples`` and
+    ``sequences`` tables and the ``parameters`` entry are shared by every copy."""
+    copies = (
+        Pipeline(
+            template,
+            namespace=split,
+            inputs={"samples", "sequences"},
+            parameters={parameters},
+        )
+        for split in SPLITS
+    )
+    return sum(copies, Pipeline([]))

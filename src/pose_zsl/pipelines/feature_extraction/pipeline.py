@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import SPLITS
+from pose_zsl.grid import per_split
 
 from .nodes import extract_split_features
 
@@ -23,15 +23,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return sum(
-        (
-            Pipeline(
-                template,
-                namespace=split,
-                inputs={"samples", "sequences"},
-                parameters={"params:feature_extraction"},
-            )
-            for split in SPLITS
-        ),
-        Pipeline([]),
-    ).tag("feature_extraction")
+    return per_split(template, "params:feature_extraction").tag("feature_extraction")

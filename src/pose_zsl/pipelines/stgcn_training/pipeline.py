@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import SPLITS
+from pose_zsl.grid import per_split
 
 from .nodes import stgcn_module, train_stgcn_on_seen_classes, training_curves
 
@@ -31,15 +31,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return sum(
-        (
-            Pipeline(
-                template,
-                namespace=split,
-                inputs={"samples", "sequences"},
-                parameters={"params:stgcn_training"},
-            )
-            for split in SPLITS
-        ),
-        Pipeline([]),
-    ).tag("stgcn_training")
+    return per_split(template, "params:stgcn_training").tag("stgcn_training")
