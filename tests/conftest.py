@@ -65,3 +65,151 @@ def skeleton_parser(request, monkeypatch) -> str:
         if ntu._compiled_parser() is None:
             _skeleton_pytest.skip("numba is not installed (or POSE_ZSL_NTU_PARSER=arrow)")
     return request.param
+
+
+# --- tiny tracked project: the real default pipeline on tiny data (owner: tracking) -----------
+import contextlib as _tiny_contextlib  # noqa: E402 (each owner's section has its imports)
+import dataclasses as _tiny_dataclasses  # noqa: E402
+import json as _tiny_json  # noqa: E402
+import os as _tiny_os  # noqa: E402
+import pathlib as _tiny_pathlib  # noqa: E402
+import shutil as _tiny_shutil  # noqa: E402
+from collections.abc import Iterator as _TinyIterator  # noqa: E402
+
+import pytest as _tiny_pytest  # noqa: E402
+import yaml as _tiny_yaml  # noqa: E402
+
+#: The Kedro environment the tiny projects run in (written by :func:`make_tiny_project`).
+TINY_ENV = "test"
+#: Keep every tool offline and quiet: no telemetry, no model downloads.
+TINY_OFFLINE_ENV = {
+    "DO_NOT_TRACK": "true",
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    # for the subprocesses (kernel, kedro viz, mlflow server): one thread each on shared cores
+    "OMP_NUM_THREADS": "1",
+}
+
+
+@_tiny_dataclasses.dataclass(frozen=True)
+class TinyRun:
+    """A tiny project after one ``kedro run`` of the default pipeline into ``tracking_uri``."""
+
+    project: _tiny_pathlib.Path
+    tracking_uri: str
+    #: the MLflow run still active after the Kedro session closed (None: closed as it should)
+    run_left_active: str | None = None
+
+
+def make_tiny_project(root: _tiny_pathlib.Path) -> _tiny_pathlib.Path:
+    """A throw-away copy of the project's configuration under ``root / "project"`` with the
+    tiny ``test`` environment of ``test_pipelines`` (tiny synthetic data, short schedules)."""
+    from test_pipelines import PROJECT, TINY_CATALOG, TINY_PARAMETERS
+
+    project = root / "project"
+    project.mkdir(parents=True)
+    _tiny_shutil.copy(PROJECT / "pyproject.toml", project / "pyproject.toml")
+    (project / "src").mkdir()  # the package itself is imported from the installed project
+    _tiny_shutil.copytree(
+        PROJECT / "conf", project / "conf", ignore=_tiny_shutil.ignore_patterns("local")
+    )
+    (project / "conf" / "local").mkdir()
+    test_env = project / "conf" / TINY_ENV
+    test_env.mkdir()
+    (test_env / "catalog.yml").write_text(_tiny_yaml.safe_dump(TINY_CATALOG))
+    (test_env / "parameters.yml").write_text(_tiny_yaml.safe_dump(TINY_PARAMETERS))
+    return project
+
+
+@_tiny_contextlib.contextmanager
+def mlflow_tracking_uri(uri: str) -> _TinyIterator[None]:
+    """Point MLflow (the environment variable and the process-wide URIs that kedro-mlflow and
+    ``mlflow.set_tracking_uri`` set) at ``uri`` for the block, then put everything back."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    with _tiny_pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        try:
+            mlflow.set_tracking_uri(uri)
+            yield
+        finally:
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+
+
+def run_tiny_default_pipeline(project: _tiny_pathlib.Path, tracking_uri: str) -> TinyRun:
+    """``kedro run`` (default pipeline, ``test`` env) in ``project``, tracked in ``tracking_uri``.
+
+    The working directory, environment and MLflow's process-wide URIs are restored afterwards,
+    so other tests in this process see nothing of the run.
+    """
+    import mlflow
+    import torch
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    left_active = None
+    threads = torch.get_num_threads()
+    with _tiny_pytest.MonkeyPatch.context() as patch, mlflow_tracking_uri(tracking_uri):
+        patch.chdir(project)
+        for name, value in TINY_OFFLINE_ENV.items():
+            patch.setenv(name, value)
+        # one intra-op thread: the tiny models gain nothing from more, and under xdist two
+        # workers' spinning thread pools on 2 shared cores multiply the CPU time several-fold
+        torch.set_num_threads(1)
+        try:
+            bootstrap_project(project)
+            with KedroSession.create(project_path=project, env=TINY_ENV) as session:
+                session.run()
+        finally:
+            torch.set_num_threads(threads)
+            active = mlflow.active_run()
+            if active is not None:  # kedro-mlflow should have closed it
+                left_active = active.info.run_id
+                mlflow.end_run()
+    return TinyRun(project=project, tracking_uri=tracking_uri, run_left_active=left_active)
+
+
+def _tiny_shared_root(tmp_path_factory: _tiny_pytest.TempPathFactory) -> _tiny_pathlib.Path:
+    """A folder shared by all xdist workers of this pytest session (this session's own base
+    temporary folder when xdist is not running)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if _tiny_os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@_tiny_pytest.fixture(scope="session")
+def tiny_tracked_project(tmp_path_factory: _tiny_pytest.TempPathFactory) -> TinyRun:
+    """One tiny default-pipeline run tracked in its own SQLite store, made once per pytest
+    session and shared by every xdist worker (the first to ask runs it, the others wait)."""
+    from filelock import FileLock
+
+    root = _tiny_shared_root(tmp_path_factory) / "tiny_tracked_project"
+    record = root.with_suffix(".json")
+    with FileLock(str(root.with_suffix(".lock"))):
+        if record.is_file():
+            saved = _tiny_json.loads(record.read_text())
+            if "error" in saved:
+                _tiny_pytest.fail(f"the shared tiny run failed: {saved['error']}")
+            return TinyRun(**{**saved, "project": _tiny_pathlib.Path(saved["project"])})
+        if root.exists():
+            _tiny_shutil.rmtree(root)
+        project = make_tiny_project(root)
+        try:
+            run = run_tiny_default_pipeline(project, f"sqlite:///{root / 'mlflow.db'}")
+        except BaseException as error:
+            record.write_text(_tiny_json.dumps({"error": f"{type(error).__name__}: {error}"}))
+            raise
+        record.write_text(
+            _tiny_json.dumps(
+                {
+                    "project": str(run.project),
+                    "tracking_uri": run.tracking_uri,
+                    "run_left_active": run.run_left_active,
+                }
+            )
+        )
+        return run

@@ -20,13 +20,26 @@ def _project_path(relative: str) -> str:
     return str(PROJECT_ROOT / relative)
 
 
+def _mlflow_artifact_location(tracking_uri: str) -> str | None:
+    """Artefacts beside an SQLite store's database; None (the store's own default, e.g. a
+    server's proxied ``mlflow-artifacts:/``) for any other store."""
+    if tracking_uri.startswith("sqlite:///"):
+        database = PROJECT_ROOT / tracking_uri.removeprefix("sqlite:///")
+        return str(database.parent / "mlartifacts")
+    return None
+
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # oc.env (off by default outside credentials) lets data folders and the MLflow store be
     # chosen by environment variables: NTU60_SKELETON_DIR, MLFLOW_TRACKING_URI, ...
-    "custom_resolvers": {"project_path": _project_path, "oc.env": oc.env},
+    "custom_resolvers": {
+        "project_path": _project_path,
+        "mlflow_artifact_location": _mlflow_artifact_location,
+        "oc.env": oc.env,
+    },
     # environments override single parameters (deep merge); catalog entries are replaced whole
     "merge_strategy": {"parameters": "soft"},
 }

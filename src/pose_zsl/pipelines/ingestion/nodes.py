@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib
+import pandas as pd
+import pyarrow as pa
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from pose_zsl.datasets import RawSource  # noqa: E402
-from pose_zsl.reporting import markdown_table  # noqa: E402
+from pose_zsl.datasets import RawSource
+from pose_zsl.reporting import markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +71,7 @@ def action_table(raw_recordings: RawSource) -> pd.DataFrame:
     return pd.DataFrame({"action_id": range(len(names)), "action_name": names})
 
 
-def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str, plt.Figure]:
+def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str, Figure]:
     """A markdown summary (counts by action and protocol, skipped samples by reason) and a
     histogram of sequence lengths."""
     lines = [
@@ -100,7 +98,9 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
             per_split.columns = [f"{protocol}_{c}" for c in per_split.columns]
             counts = counts.merge(per_split, left_on="action_id", right_index=True, how="left")
     lines += ["", "## Samples by action", "", markdown_table(counts)]
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
     axis.hist(samples["num_frames"].astype(int), bins=30, color="#4477aa")
     axis.set_xlabel("frames per sample")
     axis.set_ylabel("samples")

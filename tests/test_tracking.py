@@ -1,0 +1,422 @@
+"""MLflow tracking of a real ``kedro run`` through kedro-mlflow, read back with ``MlflowClient``.
+
+The tiny default pipeline (see ``test_pipelines``) runs once per store:
+
+* ``mlflow_server``: a real ``mlflow server`` on 127.0.0.1 (random free port, its own SQLite
+  backend store and artefact folder), reached through ``MLFLOW_TRACKING_URI=http://...``;
+* ``temp_sqlite_store``: an embedded SQLite store, as by default. The default store lives at
+  the real project root (``settings.PROJECT_ROOT``), so the run goes to a temporary
+  ``sqlite:///`` file instead, and the default URI itself is checked from the configuration.
+
+Each check is parametrised over both stores.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import (
+    TINY_ENV,
+    TINY_OFFLINE_ENV,
+    TinyRun,
+    make_tiny_project,
+    mlflow_tracking_uri,
+    run_tiny_default_pipeline,
+)
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS, variants
+
+PROJECT = Path(__file__).resolve().parents[1]
+MLFLOW_EXECUTABLE = Path(sys.executable).with_name("mlflow")
+EXPERIMENT = "pose-zsl"
+SERVER_START_TIMEOUT_S = 180
+
+
+# ---- the two stores ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"mlflow server at {url} not healthy after {SERVER_START_TIMEOUT_S} s:\n"
+                f"{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real ``mlflow server`` with its own SQLite store and proxied artefact folder:
+    yields its URL and that artefact folder."""
+    if not MLFLOW_EXECUTABLE.is_file():
+        pytest.skip(f"no mlflow executable at {MLFLOW_EXECUTABLE}")
+    root = tmp_path_factory.mktemp("mlflow_server")
+    artifacts = root / "artifacts"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = root / "server.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    command = [
+        str(MLFLOW_EXECUTABLE), "server",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination", str(artifacts),
+        "--serve-artifacts",
+    ]  # fmt: skip
+    with log.open("w") as output:
+        # its own process group: the server's workers are stopped with it
+        server = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**environment, **TINY_OFFLINE_ENV},
+            start_new_session=True,
+        )
+    try:
+        wait_until_healthy(url, server, log)
+        yield url, artifacts
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def server_run(
+    mlflow_server: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> TinyRun:
+    url, _ = mlflow_server
+    project = make_tiny_project(tmp_path_factory.mktemp("server_run"))
+    return run_tiny_default_pipeline(project, url)
+
+
+@pytest.fixture(scope="module", params=["mlflow_server", "temp_sqlite_store"])
+def tracked(request: pytest.FixtureRequest) -> TinyRun:
+    """The tiny run in one of the two stores."""
+    if request.param == "mlflow_server":
+        return request.getfixturevalue("server_run")
+    return request.getfixturevalue("tiny_tracked_project")
+
+
+@pytest.fixture(scope="module")
+def client(tracked: TinyRun) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracked.tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def run(tracked: TinyRun, client: MlflowClient) -> Run:
+    """The one run of the tiny ``kedro run`` in experiment ``pose-zsl``."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None, f"no experiment {EXPERIMENT!r} in {tracked.tracking_uri}"
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    return runs[0]
+
+
+def tiny_parameters(project: Path) -> dict[str, Any]:
+    from kedro.config import OmegaConfigLoader
+
+    from pose_zsl.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(
+        conf_source=str(project / "conf"), env=TINY_ENV, **CONFIG_LOADER_ARGS
+    )
+    return dict(loader["parameters"])
+
+
+def flatten(parameters: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# ---- what every run must record ----------------------------------------------------------
+
+
+def test_the_run_is_recorded_finished_in_the_experiment(tracked: TinyRun, run: Run) -> None:
+    assert run.info.status == "FINISHED"
+    assert "__default__" in run.info.run_name
+    assert tracked.run_left_active is None, "kedro-mlflow left the run open after the session"
+
+
+def test_parameters_are_logged_flattened(tracked: TinyRun, run: Run) -> None:
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(tracked.project)
+    used = {
+        name.removeprefix("params:")
+        for name in pipelines["__default__"].inputs()
+        if name.startswith("params:")
+    }
+    parameters = {k: v for k, v in tiny_parameters(tracked.project).items() if k in used}
+    expected = {key: str(value) for key, value in flatten(parameters).items()}
+    logged = run.data.params
+    assert "stgcn_training" in used and "zsl_training" in used
+    assert logged["stgcn_training.epochs"] == "2"  # the tiny environment's, not base's 12
+    assert logged["zsl_training.relation_net.episodes"] == "200"
+    missing = sorted(set(expected) - set(logged))
+    assert not missing, f"parameters not logged: {missing}"
+    wrong = {k: (logged[k], v) for k, v in expected.items() if logged[k] != v}
+    assert not wrong, f"logged vs configured values differ: {wrong}"
+
+
+def test_metrics_of_every_variant_match_the_metrics_table(tracked: TinyRun, run: Run) -> None:
+    table = pd.read_parquet(tracked.project / "data/08_reporting/metrics.parquet")
+    triples = set(table[["split", "head", "embedding"]].itertuples(index=False, name=None))
+    assert triples == set(variants()) | {(split, "vanilla_stgcn", "none") for split in SPLITS}
+    logged = run.data.metrics
+    missing, wrong = [], {}
+    for row in table.itertuples(index=False):
+        key = f"{row.split}.{row.head}.{row.embedding}.{row.protocol}.{row.metric}"
+        if key not in logged:
+            missing.append(key)
+        elif not np.isclose(logged[key], row.value, rtol=1e-6, atol=1e-9):
+            wrong[key] = (logged[key], row.value)
+    assert not missing, (
+        f"{len(missing)} of {len(table)} metrics not logged, e.g. {missing[:3]}; "
+        f"the run has e.g. {sorted(logged)[:3]}"
+    )
+    assert not wrong, wrong
+
+
+def test_training_curves_are_metric_histories(
+    tracked: TinyRun, run: Run, client: MlflowClient
+) -> None:
+    run_id = run.info.run_id
+    for split in SPLITS:
+        history = pd.read_parquet(
+            tracked.project / f"data/07_model_output/stgcn_history_{split}.parquet"
+        )
+        assert len(history) == 2  # the tiny environment's epochs
+        for column in ("train_loss", "train_acc", "val_acc"):
+            logged = sorted(
+                client.get_metric_history(run_id, f"{split}.stgcn.{column}"),
+                key=lambda p: p.step,
+            )
+            assert [p.step for p in logged] == list(history["epoch"]), f"{split}.stgcn.{column}"
+            np.testing.assert_allclose([p.value for p in logged], history[column], rtol=1e-6)
+    for split, head, embedding in variants():
+        history = pd.read_parquet(
+            tracked.project
+            / f"data/07_model_output/zsl_history_{split}_{head}_{embedding}.parquet"
+        )
+        logged = sorted(
+            client.get_metric_history(run_id, f"{split}.{head}.{embedding}.loss"),
+            key=lambda p: p.step,
+        )
+        expected = history[["step", "loss"]].dropna()
+        assert [p.step for p in logged] == list(expected["step"]), f"{split}.{head}.{embedding}"
+        np.testing.assert_allclose([p.value for p in logged], expected["loss"], rtol=1e-6)
+
+
+def test_figures_tables_and_reports_are_artifacts(
+    tracked: TinyRun, run: Run, client: MlflowClient, tmp_path: Path
+) -> None:
+    def walk(path: str | None = None) -> list[str]:
+        found = []
+        for item in client.list_artifacts(run.info.run_id, path):
+            found += walk(item.path) if item.is_dir else [item.path]
+        return found
+
+    listed = set(walk())
+    per_variant = [f"{s}_{h}_{e}" for s, h, e in variants()]
+    expected = {
+        "figures/frames_histogram.png",
+        *(f"figures/training/stgcn_training_{split}.png" for split in SPLITS),
+        *(f"figures/confusion/confusion_{v}.png" for v in per_variant),
+        *(f"figures/joint_space/joint_space_{v}.png" for v in per_variant),
+        "tables/zsl_top1.md",
+        "tables/gzsl.md",
+        "tables/gzsl_seen_unseen.md",
+        "reports/ingestion_report.md",
+        "reports/splits.md",
+    }
+    assert not expected - listed, f"missing artefacts: {sorted(expected - listed)}"
+    heavy = [p for p in listed if Path(p).suffix in {".parquet", ".npy", ".pt", ".arrow"}]
+    assert not heavy, f"large catalog files double-written to MLflow: {heavy}"
+    for name in ("zsl_top1", "gzsl"):
+        copy = client.download_artifacts(run.info.run_id, f"tables/{name}.md", str(tmp_path))
+        local = tracked.project / f"data/08_reporting/{name}.md"
+        assert Path(copy).read_text() == local.read_text()
+
+
+def test_artifacts_are_kept_by_the_store_not_the_project(
+    tracked: TinyRun, run: Run, request: pytest.FixtureRequest
+) -> None:
+    """A server keeps the artefacts it is sent (the UI and other machines read them there);
+    an embedded store keeps them beside its database. Neither may land in the project root."""
+    location = run.info.artifact_uri
+    if tracked.tracking_uri.startswith("http"):
+        _, server_artifacts = request.getfixturevalue("mlflow_server")
+        assert location.startswith("mlflow-artifacts:"), (
+            f"{location}: the client wrote the artefacts itself instead of sending them to the "
+            "server (an experiment artifact_location pinned to a local path?)"
+        )
+        on_disk = server_artifacts / urlparse(location).path.lstrip("/")
+        assert (on_disk / "tables" / "zsl_top1.md").is_file(), list(server_artifacts.rglob("*"))
+    else:
+        store_folder = Path(tracked.tracking_uri.removeprefix("sqlite:///")).parent
+        path = Path(urlparse(location).path)
+        assert path.is_relative_to(store_folder), f"{location} is not beside {store_folder}"
+        assert (path / "tables" / "zsl_top1.md").is_file()
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+def logged_models(tracked: TinyRun, run: Run) -> dict[str, Any]:
+    with mlflow_tracking_uri(tracked.tracking_uri):
+        models = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+            output_format="list",
+        )
+    return {model.name: model for model in models}
+
+
+def load_model(tracked: TinyRun, model_id: str) -> torch.nn.Module:
+    with mlflow_tracking_uri(tracked.tracking_uri):
+        return mlflow.pytorch.load_model(f"models:/{model_id}", map_location="cpu")
+
+
+def test_every_model_is_logged_with_the_pytorch_flavour(tracked: TinyRun, run: Run) -> None:
+    models = logged_models(tracked, run)
+    expected = {f"stgcn_{split}" for split in SPLITS} | {
+        f"zsl_{s}_{h}_{e}" for s in SPLITS for h in HEADS for e in EMBEDDINGS
+    }
+    assert set(models) == expected
+    with mlflow_tracking_uri(tracked.tracking_uri):
+        for name, model in models.items():
+            info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+            assert "pytorch" in info.flavors, (name, info.flavors)
+            assert info.flavors["python_function"]["loader_module"] == "mlflow.pytorch", name
+
+
+def test_stgcn_loads_back_by_uri_with_the_catalog_outputs(tracked: TinyRun, run: Run) -> None:
+    from pose_zsl.datasets import TorchArtifactDataset
+    from pose_zsl.training.stgcn_trainer import model_from_artifact
+
+    model_id = logged_models(tracked, run)["stgcn_nearest"].model_id
+    loaded = load_model(tracked, model_id)
+    payload = TorchArtifactDataset(
+        str(tracked.project / "data/06_models/stgcn_nearest.pt")
+    ).load()
+    reference, _ = model_from_artifact(payload)
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(2, 3, 16, 25, 2, generator=generator)  # (N, C, T, V, M)
+    with torch.no_grad():
+        expected = reference(batch)
+        got = loaded(batch)
+    assert expected.shape == (2, 55)  # the seen classes of the split
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_heads_load_back_by_uri_with_the_catalog_outputs(
+    tracked: TinyRun, run: Run, head: str
+) -> None:
+    from pose_zsl.datasets import TorchArtifactDataset
+    from pose_zsl.models.heads import head_from_artifact
+
+    model_id = logged_models(tracked, run)[f"zsl_nearest_{head}_learned"].model_id
+    loaded = load_model(tracked, model_id)
+    payload = TorchArtifactDataset(
+        str(tracked.project / f"data/06_models/zsl_nearest_{head}_learned.pt")
+    ).load()
+    reference = head_from_artifact(payload)
+    generator = torch.Generator().manual_seed(0)
+    features = torch.nn.functional.normalize(
+        torch.randn(5, reference.feature_dim, generator=generator), dim=1
+    )
+    classes = torch.nn.functional.normalize(
+        torch.randn(7, reference.embedding_dim, generator=generator), dim=1
+    )
+    with torch.no_grad():
+        expected = reference(features, classes)
+        got = loaded(features, classes)
+    assert expected.shape == (5, 7)
+    torch.testing.assert_close(got, expected)
+
+
+# ---- the default store -------------------------------------------------------------------
+
+
+def mlflow_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """The project's own ``mlflow.yml`` as kedro-mlflow reads it, resolved from ``tmp_path``."""
+    from kedro.config import OmegaConfigLoader
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+
+    from pose_zsl.settings import CONFIG_LOADER_ARGS
+
+    monkeypatch.chdir(tmp_path)  # resolution must not depend on the current directory
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT / "conf"),
+        config_patterns={"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+        **CONFIG_LOADER_ARGS,
+    )
+    config = KedroMlflowConfig.model_validate(loader["mlflow"])
+    return config.model_dump()
+
+
+def test_default_store_is_an_absolute_sqlite_file_in_the_project_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = mlflow_config(monkeypatch, tmp_path)
+    uri = config["server"]["mlflow_tracking_uri"]
+    assert uri.startswith("sqlite:///"), uri
+    database = Path(uri.removeprefix("sqlite:///"))
+    assert database.is_absolute(), uri
+    assert database == PROJECT / "mlflow.db"
+    artifacts = config["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"]
+    assert Path(urlparse(str(artifacts)).path).is_relative_to(PROJECT), artifacts
+    assert config["tracking"]["experiment"]["name"] == EXPERIMENT
+
+
+def test_tracking_uri_environment_variable_selects_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    config = mlflow_config(monkeypatch, tmp_path)
+    assert config["server"]["mlflow_tracking_uri"] == "http://127.0.0.1:5999"
