@@ -6,6 +6,7 @@ from ``parameters_split_selection.yml`` (a slot can be re-pointed at any rule or
 split per environment); the slot names are fixed so the DAG is the same in every environment.
 """
 
+from collections.abc import Callable
 from itertools import product
 
 from kedro.pipeline import Pipeline
@@ -36,5 +37,24 @@ def per_split(template: Pipeline, parameters: str) -> Pipeline:
             parameters={parameters},
         )
         for split in SPLITS
+    )
+    return sum(copies, Pipeline([]))
+
+
+def per_variant(template_for_head: Callable[[str], Pipeline], parameters: str) -> Pipeline:
+    """One copy of the head's template per variant, namespaced ``<split>.<head>.<embedding>``,
+    reading its split's features and classes and the variant's label embeddings."""
+    copies = (
+        Pipeline(
+            template_for_head(head),
+            namespace=f"{split}.{head}.{embedding}",
+            inputs={
+                "features": f"{split}.features",
+                "split_classes": f"{split}.split_classes",
+                "label_embeddings": f"label_embeddings_{embedding}",
+            },
+            parameters={parameters},
+        )
+        for split, head, embedding in variants()
     )
     return sum(copies, Pipeline([]))

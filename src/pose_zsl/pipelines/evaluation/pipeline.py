@@ -1,47 +1,34 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import SPLITS, variant_key, variants
+from pose_zsl.grid import SPLITS, per_variant, variant_key, variants
 
 from .nodes import collect_metrics, evaluate_variant
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    per_variant = []
-    for split, head, embedding in variants():
-        template = Pipeline(
-            [
-                node(
-                    evaluate_variant,
-                    inputs=[
-                        "zsl_model",
-                        "calibration",
-                        "features",
-                        "label_embeddings",
-                        "split_classes",
-                        "params:evaluation",
-                    ],
-                    outputs=[
-                        "metrics",
-                        "per_class_accuracy",
-                        "confusion_matrix",
-                        "joint_space_map",
-                    ],
-                    name="evaluate",
-                )
-            ]
-        )
-        per_variant.append(
-            Pipeline(
-                template,
-                namespace=f"{split}.{head}.{embedding}",
-                inputs={
-                    "features": f"{split}.features",
-                    "split_classes": f"{split}.split_classes",
-                    "label_embeddings": f"label_embeddings_{embedding}",
-                },
-                parameters={"params:evaluation"},
+    template = Pipeline(
+        [
+            node(
+                evaluate_variant,
+                inputs=[
+                    "zsl_model",
+                    "calibration",
+                    "features",
+                    "label_embeddings",
+                    "split_classes",
+                    "params:evaluation",
+                ],
+                outputs=[
+                    "metrics",
+                    "per_class_accuracy",
+                    "confusion_matrix",
+                    "joint_space_map",
+                ],
+                name="evaluate",
             )
-        )
+        ]
+    )
+    evaluated = per_variant(lambda head: template, "params:evaluation")
     collected = {variant_key(*v): f"{v[0]}.{v[1]}.{v[2]}.metrics" for v in variants()}
     collected |= {f"{split}__features": f"{split}.features" for split in SPLITS}
     collected |= {f"{split}__split_classes": f"{split}.split_classes" for split in SPLITS}
@@ -58,4 +45,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         name="collect_metrics",
     )
-    return (sum(per_variant, Pipeline([])) + Pipeline([summary])).tag("evaluation")
+    return (evaluated + Pipeline([summary])).tag("evaluation")

@@ -1,54 +1,44 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import variants
+from pose_zsl.grid import per_variant
 
 from .nodes import HEAD_TRAINERS, calibrate_head, head_curves, head_module
 
 
+def head_template(head: str) -> Pipeline:
+    """Train one head, choose its calibration constant, log its curves and model."""
+    return Pipeline(
+        [
+            node(
+                HEAD_TRAINERS[head],
+                inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
+                outputs=["zsl_model", "zsl_history"],
+                name=f"train_{head}",
+            ),
+            node(
+                calibrate_head,
+                inputs=[
+                    "zsl_model",
+                    "features",
+                    "label_embeddings",
+                    "split_classes",
+                    "params:zsl_training",
+                ],
+                outputs="calibration",
+                name="calibrate_on_pseudo_unseen",
+            ),
+            node(head_curves, inputs="zsl_history", outputs="zsl_curves", name="head_curves"),
+            node(
+                head_module,
+                inputs="zsl_model",
+                outputs="zsl_mlflow_model",
+                name="log_head_to_mlflow",
+                tags="mlflow",
+            ),
+        ]
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     """One zero-shot head per variant, namespaced ``<split>.<head>.<embedding>``."""
-    pipelines = []
-    for split, head, embedding in variants():
-        template = Pipeline(
-            [
-                node(
-                    HEAD_TRAINERS[head],
-                    inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
-                    outputs=["zsl_model", "zsl_history"],
-                    name=f"train_{head}",
-                ),
-                node(
-                    calibrate_head,
-                    inputs=[
-                        "zsl_model",
-                        "features",
-                        "label_embeddings",
-                        "split_classes",
-                        "params:zsl_training",
-                    ],
-                    outputs="calibration",
-                    name="calibrate_on_pseudo_unseen",
-                ),
-                node(head_curves, inputs="zsl_history", outputs="zsl_curves", name="head_curves"),
-                node(
-                    head_module,
-                    inputs="zsl_model",
-                    outputs="zsl_mlflow_model",
-                    name="log_head_to_mlflow",
-                    tags="mlflow",
-                ),
-            ]
-        )
-        pipelines.append(
-            Pipeline(
-                template,
-                namespace=f"{split}.{head}.{embedding}",
-                inputs={
-                    "features": f"{split}.features",
-                    "split_classes": f"{split}.split_classes",
-                    "label_embeddings": f"label_embeddings_{embedding}",
-                },
-                parameters={"params:zsl_training"},
-            )
-        )
-    return sum(pipelines, Pipeline([])).tag("zsl_training")
+    return per_variant(head_template, "params:zsl_training").tag("zsl_training")
