@@ -213,3 +213,15 @@ def tiny_tracked_project(tmp_path_factory: _tiny_pytest.TempPathFactory) -> Tiny
             )
         )
         return run
+
+
+@_tiny_pytest.fixture(scope="module")
+def one_torch_thread():
+    """Two threads on a CPU shared with other jobs run many times slower than one; modules that
+    train models opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -44,12 +44,7 @@ LABELS = "drink water, brushing teeth, pickup, wave a flag, juggle three balls"
 VARIANT = ["--split", SPLIT, "--head", HEAD, "--embedding", EMBEDDING]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")

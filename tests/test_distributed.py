@@ -233,13 +233,7 @@ def _succeeded(outcomes: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
 # fixtures
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a CPU shared with other jobs run many times slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

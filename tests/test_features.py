@@ -18,13 +18,7 @@ UNSEEN = [1]
 WINDOW = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a CPU shared with other jobs run many times slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_arrays(num_classes: int = 4, per_class: int = 4, joints: int = 25, seed: int = 0):

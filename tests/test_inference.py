@@ -61,13 +61,7 @@ class ModelSet:
 _MODEL_SETS: dict[str, ModelSet] = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a CPU shared with other jobs run many times slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_model_set(

@@ -77,13 +77,7 @@ def tiny_config(**overrides: object) -> TrainConfig:
     return TrainConfig(**settings)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a CPU shared with other jobs run many times slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
