@@ -175,7 +175,7 @@ def flatten(parameters: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def test_the_run_is_recorded_finished_in_the_experiment(tracked: TinyRun, run: Run) -> None:
     assert run.info.status == "FINISHED"
-    assert "__default__" in run.info.run_name
+    assert run.info.run_name == f"__default__ @ {TINY_ENV}"  # the environment names the data
     assert tracked.run_left_active is None, "kedro-mlflow left the run open after the session"
 
 
@@ -320,14 +320,19 @@ def load_model(tracked: TinyRun, model_id: str) -> torch.nn.Module:
         return mlflow.pytorch.load_model(f"models:/{model_id}", map_location="cpu")
 
 
+PREDICTOR = "zero_shot_predictor"
+
+
 def test_every_model_is_logged_with_the_pytorch_flavour(tracked: TinyRun, run: Run) -> None:
     models = logged_models(tracked, run)
     expected = {f"stgcn_{split}" for split in SPLITS} | {
         f"zsl_{s}_{h}_{e}" for s in SPLITS for h in HEADS for e in EMBEDDINGS
     }
-    assert set(models) == expected
+    assert set(models) == expected | {PREDICTOR}
     with mlflow_tracking_uri(tracked.tracking_uri):
         for name, model in models.items():
+            if name == PREDICTOR:
+                continue
             info = mlflow.models.get_model_info(f"models:/{model.model_id}")
             assert "pytorch" in info.flavors, (name, info.flavors)
             assert info.flavors["python_function"]["loader_module"] == "mlflow.pytorch", name
@@ -377,6 +382,29 @@ def test_heads_load_back_by_uri_with_the_catalog_outputs(
         got = loaded(features, classes)
     assert expected.shape == (5, 7)
     torch.testing.assert_close(got, expected)
+
+
+def test_the_run_logs_the_servable_predictor(tracked: TinyRun, run: Run) -> None:
+    """The training run logs the whole chain as a pyfunc model that ranks new recordings
+    exactly like the predictor built from the run's own catalog files, with a stored
+    serving example."""
+    from pose_zsl.inference import ZeroShotPredictor, requests_frame
+
+    model_id = logged_models(tracked, run)[PREDICTOR].model_id
+    predictor = ZeroShotPredictor.from_project(tracked.project)
+    raw = sorted((tracked.project / "data/01_raw/synthetic_ntu60").glob("*.skeleton"))[:3]
+    recordings, _ = predictor.read(raw)
+    labels = ["drink water", "wave a flag", "kick something"]
+    with mlflow_tracking_uri(tracked.tracking_uri):
+        info = mlflow.models.get_model_info(f"models:/{model_id}")
+        assert info.flavors["python_function"]["loader_module"] == "mlflow.pyfunc.model"
+        assert info.saved_input_example_info is not None
+        model = mlflow.pyfunc.load_model(f"models:/{model_id}")
+        served = model.predict(requests_frame(recordings, labels), params={"top_k": 2})
+    expected = predictor.predict(recordings, labels, top_k=2)
+    assert served["error"].isna().all()
+    assert served["label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
 
 
 # ---- the default store -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Custom Kedro datasets: raw skeleton sources, Arrow tables and torch artefacts."""
+"""Custom Kedro datasets: raw skeleton sources, Arrow tables, torch artefacts and the
+zero-shot predictor as an MLflow pyfunc model."""
 
 from __future__ import annotations
 
@@ -178,6 +179,72 @@ class TorchArtifactDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
+    """The whole zero-shot chain of one variant as an MLflow pyfunc model
+    (:class:`pose_zsl.mlflow_model.ZeroShotPyfunc`).
+
+    ``save`` takes the bundle made by the ``model_export`` pipeline (the variant's four
+    catalog objects plus ``device`` and ``batch_size``), writes a pyfunc model folder at
+    ``filepath`` (``mlflow models serve -m FOLDER`` serves it) and, when an MLflow run is
+    active (as under kedro-mlflow), logs the same model in that run as ``name``, optionally
+    registering it as ``registered_model_name``. ``load`` returns the loaded pyfunc model.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        name: str = "zero_shot_predictor",
+        registered_model_name: str | None = None,
+        log_to_active_run: bool = True,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self._name = name
+        self._registered_model_name = registered_model_name
+        self._log_to_active_run = log_to_active_run
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        import mlflow
+
+        return mlflow.pyfunc.load_model(str(self._filepath))
+
+    def save(self, data: dict) -> None:
+        import mlflow
+
+        from pose_zsl.mlflow_model import log_pyfunc_model, save_pyfunc_model, write_model_files
+
+        options = {"device": str(data["device"]), "batch_size": int(data["batch_size"])}
+        with tempfile.TemporaryDirectory(prefix="pose_zsl_predictor_") as folder:
+            files = write_model_files(
+                data["stgcn_model"],
+                data["zsl_model"],
+                data["label_embeddings"],
+                data["calibration"],
+                Path(folder),
+            )
+            save_pyfunc_model(files, Path(self._filepath), **options)
+            run = mlflow.active_run()
+            if self._log_to_active_run and run is not None:
+                info = log_pyfunc_model(
+                    files,
+                    self._name,
+                    registered_model_name=self._registered_model_name,
+                    **options,
+                )
+                logger.info(
+                    "logged the zero-shot predictor in MLflow run %s as %s",
+                    run.info.run_id,
+                    info.model_uri,
+                )
+
+    def _exists(self) -> bool:
+        return (Path(self._filepath) / "MLmodel").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "name": self._name}
 
 
 class _atomic_path:

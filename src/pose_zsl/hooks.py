@@ -32,3 +32,25 @@ class RankZeroWritesHooks:
         if process_rank() != 0:
             for name in pipeline.all_outputs():
                 catalog[name] = MemoryDataset(copy_mode="assign")
+
+
+class MlflowRunNameHooks:
+    """Names kedro-mlflow's run ``<pipelines> @ <environment>`` (``__default__ @ ntu60``), so
+    runs of one pipeline on different datasets are told apart in the MLflow UI's run list.
+
+    Runs after kedro-mlflow has started the run; a run name set in ``mlflow.yml`` (or a run
+    that was already active with its own name) is kept.
+    """
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        if run is None:
+            return
+        pipelines = "+".join(run_params.get("pipeline_names") or ["__default__"])
+        if run.info.run_name != pipelines:
+            return
+        environment = run_params.get("env") or "local"
+        mlflow.set_tag("mlflow.runName", f"{pipelines} @ {environment}")

@@ -400,9 +400,37 @@ def infer_templates(table: pd.DataFrame) -> list[str]:
     return found
 
 
-def embedder_from_table(table: pd.DataFrame, base_dir: str | Path | None = None) -> Embedder:
+def text_model_path(table: pd.DataFrame, base_dir: str | Path | None = None) -> Path | None:
+    """The local file or folder holding the text model of a label-embedding table (a Sent2Vec
+    ``.bin``, a sentence-transformers folder), or None when the model needs no file of the
+    project (random vectors, a sentence-transformers model from an installed package).
+
+    A relative path is taken from ``base_dir``; the result may not exist.
+    """
+    name = str(table["embedder"].iloc[0])
+    model = str(table["embedder_model"].iloc[0])
+    if name == "sent2vec":
+        path = Path(model.removesuffix(_SENT2VEC_TOKENISED))
+    elif name == "sentence_transformers" and ("/" in model or model.startswith(".")):
+        path = Path(model)
+    else:
+        return None
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if name == "sentence_transformers" and not path.is_dir():
+        return None  # a hub name such as org/model, resolved by the library
+    return path
+
+
+def embedder_from_table(
+    table: pd.DataFrame,
+    base_dir: str | Path | None = None,
+    text_model: str | Path | None = None,
+) -> Embedder:
     """Rebuild the embedder recorded in a label-embedding table (``embedder``,
-    ``embedder_model``, ``dim`` columns). A relative Sent2Vec path is taken from ``base_dir``.
+    ``embedder_model``, ``dim`` columns). A relative Sent2Vec path is taken from ``base_dir``;
+    ``text_model`` replaces the recorded model file or folder (see :func:`text_model_path`),
+    as when the model travels with an MLflow model.
 
     Raises:
         ValueError: an unknown embedder or model description, or a dimension mismatch.
@@ -416,12 +444,10 @@ def embedder_from_table(table: pd.DataFrame, base_dir: str | Path | None = None)
             raise ValueError(f"label table: random embedder model {model!r} is not understood")
         embedder = make_embedder("random", seed=int(match[1]), like=match[2], dim=dim)
     elif name == "sentence_transformers":
-        embedder = make_embedder(name, model=model)
+        embedder = make_embedder(name, model=str(text_model) if text_model else model)
     elif name == "sent2vec":
         tokenize = model.endswith(_SENT2VEC_TOKENISED)
-        model_path = Path(model.removesuffix(_SENT2VEC_TOKENISED))
-        if not model_path.is_absolute() and base_dir is not None:
-            model_path = Path(base_dir) / model_path
+        model_path = Path(text_model) if text_model else text_model_path(table, base_dir)
         embedder = make_embedder(name, model_path=str(model_path), tokenize=tokenize)
     else:
         raise ValueError(f"label table: unknown embedder {name!r}")
@@ -504,6 +530,8 @@ class ZeroShotPredictor:
         device: torch device for the ST-GCN and the head (``"cpu"``, ``"cuda"``, ``"auto"``).
         batch_size: recordings per ST-GCN forward pass.
         base_dir: where relative paths in the label table (a Sent2Vec model) are resolved.
+        text_model: the text model's file or folder, replacing the one the table records
+            (see :func:`text_model_path`).
         embedder: an embedder to use instead of rebuilding the table's (it must reproduce the
             table's vectors).
         sources: names of the artefacts for error messages (``stgcn``, ``head``, ...).
@@ -524,6 +552,7 @@ class ZeroShotPredictor:
         device: str = "cpu",
         batch_size: int = 64,
         base_dir: str | Path | None = None,
+        text_model: str | Path | None = None,
         embedder: Embedder | None = None,
         sources: Mapping[str, str] | None = None,
     ) -> None:
@@ -543,6 +572,7 @@ class ZeroShotPredictor:
         self.batch_size = int(batch_size)
         self.device = resolve_device(device)
         self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.text_model = Path(text_model) if text_model is not None else None
         self.stgcn, self.stgcn_meta = model_from_artifact(
             dict(stgcn_artifact), source=names["stgcn"], map_location=self.device
         )
@@ -715,7 +745,7 @@ class ZeroShotPredictor:
     def embedder(self) -> Embedder:
         """The table's embedder, rebuilt on first use and checked against a stored vector."""
         if self._embedder is None:
-            self._embedder = embedder_from_table(self._table, self.base_dir)
+            self._embedder = embedder_from_table(self._table, self.base_dir, self.text_model)
             self._verify_embedder(self._embedder)
         return self._embedder
 

@@ -1,7 +1,8 @@
 """The whole zero-shot chain as an MLflow pyfunc model.
 
 :class:`ZeroShotPyfunc` carries one trained variant's four files as MLflow artefacts (ST-GCN,
-zero-shot head, label-embedding table, calibration) and builds a
+zero-shot head, label-embedding table, calibration; plus the text model when it is a project
+file, such as a Sent2Vec ``.bin``) and builds a
 :class:`~pose_zsl.inference.ZeroShotPredictor` from them once, when the model is loaded. Input
 is a request table (see :func:`pose_zsl.inference.requests_frame`):
 
@@ -27,12 +28,14 @@ a served model takes ``{"dataframe_records": [{"recording": ..., "skeleton": [..
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
@@ -43,6 +46,8 @@ from pose_zsl.inference import (
     ModelFiles,
     ZeroShotPredictor,
     rank_requests,
+    requests_frame,
+    text_model_path,
 )
 
 DEFAULT_MODEL_NAME = "zero_shot_predictor"
@@ -102,6 +107,7 @@ class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
         config = dict(context.model_config or {})
         self.predictor = ZeroShotPredictor.from_files(
             files,
+            text_model=context.artifacts.get("text_model"),
             device=str(config.get("device", "cpu")),
             batch_size=int(config.get("batch_size", 64)),
         )
@@ -137,6 +143,59 @@ def _package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+def example_request(predictor: ZeroShotPredictor) -> pd.DataFrame:
+    """A one-row request shaped like the model's training data (a smooth random-walk skeleton
+    of one window, two training class names and a new phrase): MLflow stores it, with the
+    prediction it gives, as the model's input example and ``mlflow models serve`` payload."""
+    rng = np.random.default_rng(0)
+    shape = (predictor.window, 1, predictor.num_joints, predictor.in_channels)
+    skeleton = np.cumsum(rng.normal(scale=0.01, size=shape), axis=0).astype(np.float32)
+    labels = [*predictor.seen_class_names[:2], "a brand-new action"]
+    return requests_frame([skeleton], labels, ["example"])
+
+
+def _pyfunc_options(
+    files: ModelFiles,
+    *,
+    input_example: pd.DataFrame | None,
+    device: str,
+    batch_size: int,
+    bundle_code: bool,
+    base_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """What :func:`mlflow.pyfunc.log_model` and :func:`mlflow.pyfunc.save_model` share.
+
+    The predictor is built and its text embedder loaded and checked against the label table
+    first, so a broken bundle fails here and not at serving time. A text model that lives in
+    a project file (a Sent2Vec ``.bin``, a local sentence-transformers folder; relative paths
+    from ``base_dir``) travels with the model as the artefact ``text_model``.
+    """
+    predictor = ZeroShotPredictor.from_files(files, device="cpu", base_dir=base_dir)
+    artifacts = {key: str(path) for key, path in files.as_dict().items()}
+    text_model = text_model_path(pd.read_parquet(files.label_embeddings), base_dir)
+    if text_model is not None:
+        if not text_model.exists():
+            raise FileNotFoundError(
+                f"the label embeddings were made with the text model {text_model}, which is "
+                "missing: the served model needs it to embed new action names"
+            )
+        artifacts["text_model"] = str(text_model)
+    predictor.embedder  # noqa: B018 - loads and verifies the embedder now
+    options: dict[str, Any] = {
+        "python_model": ZeroShotPyfunc(),
+        "artifacts": artifacts,
+        "signature": pyfunc_signature(),
+        "pip_requirements": pip_requirements(),
+        "model_config": {"device": device, "batch_size": int(batch_size)},
+    }
+    if bundle_code:
+        options["code_paths"] = [str(_package_dir())]
+    options["input_example"] = (
+        input_example if input_example is not None else example_request(predictor)
+    )
+    return options
+
+
 def log_pyfunc_model(
     files: ModelFiles,
     name: str = DEFAULT_MODEL_NAME,
@@ -146,14 +205,14 @@ def log_pyfunc_model(
     device: str = "cpu",
     batch_size: int = 64,
     bundle_code: bool = True,
+    base_dir: str | Path | None = None,
     **log_model_kwargs: Any,
 ) -> ModelInfo:
     """Log one variant as a pyfunc model in the active MLflow run (one is started if none is).
 
-    The files are checked by building the predictor first, so a broken bundle fails here and
-    not at serving time. ``bundle_code`` ships the ``pose_zsl`` package with the model
-    (``code_paths``) so it loads where the project is not installed. With an
-    ``input_example`` (a request table) MLflow also runs and stores an example prediction.
+    ``bundle_code`` ships the ``pose_zsl`` package with the model (``code_paths``) so it loads
+    where the project is not installed. MLflow runs and stores ``input_example`` (a request
+    table; by default :func:`example_request`) with its prediction.
 
     Returns:
         The ``ModelInfo``; ``model_info.model_uri`` loads it back.
@@ -162,25 +221,81 @@ def log_pyfunc_model(
         MissingModelError: a file is missing (names the pipelines to run).
         ModelMismatchError / ValueError: the files do not make a working predictor.
     """
-    files.require()
-    ZeroShotPredictor.from_files(files, device="cpu")
-    options: dict[str, Any] = {
-        "signature": pyfunc_signature(),
-        "pip_requirements": pip_requirements(),
-        "model_config": {"device": device, "batch_size": int(batch_size)},
-    }
-    if bundle_code:
-        options["code_paths"] = [str(_package_dir())]
-    if input_example is not None:
-        options["input_example"] = input_example
-    options.update(log_model_kwargs)
+    options = _pyfunc_options(
+        files,
+        input_example=input_example,
+        device=device,
+        batch_size=batch_size,
+        bundle_code=bundle_code,
+        base_dir=base_dir,
+    )
     return mlflow.pyfunc.log_model(
         name=name,
-        python_model=ZeroShotPyfunc(),
-        artifacts={key: str(path) for key, path in files.as_dict().items()},
         registered_model_name=registered_model_name,
         **options,
+        **log_model_kwargs,
     )
+
+
+def save_pyfunc_model(
+    files: ModelFiles,
+    path: str | Path,
+    *,
+    input_example: pd.DataFrame | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    bundle_code: bool = True,
+    base_dir: str | Path | None = None,
+) -> None:
+    """Write one variant as a pyfunc model folder at ``path`` (no tracking server involved):
+    ``mlflow models serve -m PATH`` and ``mlflow.pyfunc.load_model(PATH)`` take it.
+
+    The folder is written beside ``path`` first and swapped in, so an interrupted save leaves
+    the previous model intact. Raises as :func:`log_pyfunc_model`.
+    """
+    options = _pyfunc_options(
+        files,
+        input_example=input_example,
+        device=device,
+        batch_size=batch_size,
+        bundle_code=bundle_code,
+        base_dir=base_dir,
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        mlflow.pyfunc.save_model(path=str(staging / "model"), **options)
+        if target.exists():
+            retired = staging / "previous"
+            target.rename(retired)
+        (staging / "model").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_model_files(
+    stgcn_model: dict,
+    zsl_model: dict,
+    label_embeddings: pd.DataFrame,
+    calibration: dict,
+    folder: Path,
+) -> ModelFiles:
+    """The in-memory catalog objects of one variant (what a Kedro node receives) as the four
+    files of :class:`ModelFiles`, in the catalog's formats, inside ``folder``."""
+    import torch
+
+    files = ModelFiles(
+        stgcn=folder / "stgcn.pt",
+        head=folder / "zsl_head.pt",
+        label_embeddings=folder / "label_embeddings.parquet",
+        calibration=folder / "calibration.json",
+    )
+    torch.save(stgcn_model, files.stgcn)
+    torch.save(zsl_model, files.head)
+    label_embeddings.to_parquet(files.label_embeddings)
+    files.calibration.write_text(json.dumps(calibration))
+    return files
 
 
 def log_pyfunc_model_from_artifacts(
@@ -191,22 +306,11 @@ def log_pyfunc_model_from_artifacts(
     name: str = DEFAULT_MODEL_NAME,
     **options: Any,
 ) -> ModelInfo:
-    """:func:`log_pyfunc_model` from in-memory catalog objects (what a Kedro node receives):
-    they are written to a temporary folder in the catalog's formats and logged from there."""
-    import torch
-
+    """:func:`log_pyfunc_model` from in-memory catalog objects (see :func:`write_model_files`)."""
     with tempfile.TemporaryDirectory(prefix="pose_zsl_pyfunc_") as folder:
-        root = Path(folder)
-        files = ModelFiles(
-            stgcn=root / "stgcn.pt",
-            head=root / "zsl_head.pt",
-            label_embeddings=root / "label_embeddings.parquet",
-            calibration=root / "calibration.json",
+        files = write_model_files(
+            stgcn_model, zsl_model, label_embeddings, calibration, Path(folder)
         )
-        torch.save(stgcn_model, files.stgcn)
-        torch.save(zsl_model, files.head)
-        label_embeddings.to_parquet(files.label_embeddings)
-        files.calibration.write_text(json.dumps(calibration))
         return log_pyfunc_model(files, name, **options)
 
 
