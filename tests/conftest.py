@@ -1,5 +1,3 @@
-
-
 # --- skeleton data layer fixtures (owner: skeleton-io) ----------------------------------------
 import pathlib as _skeleton_pathlib
 
@@ -225,3 +223,53 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# --- toy skeleton sets for the training, feature and distributed tests -------------------------
+from collections.abc import Callable as _ToyCallable  # noqa: E402
+
+import numpy as _toy_np  # noqa: E402
+
+
+def random_walk_skeletons(
+    num_classes: int = 4,
+    per_class: int = 12,
+    *,
+    joints: int = 25,
+    seed: int = 0,
+    frame_range: tuple[int, int] = (10, 40),
+    is_test: _ToyCallable[[int], bool] = lambda performer: performer % 3 == 0,
+    layout: str | None = None,
+):
+    """Random-walk skeletons (1-2 bodies) around a class-specific pose, one per performer and
+    class: the samples table (ingestion schema), the sample ids and the (T, M, V, 3) arrays
+    (``sequences_table(ids, arrays)`` makes the sequence table). ``is_test(performer index)``
+    puts a performer in the cross-subject test split; ``layout`` defaults to the one of
+    ``joints``."""
+    from pose_zsl.skeleton.store import samples_frame
+
+    rng = _toy_np.random.default_rng(seed)
+    poses = rng.normal(size=(num_classes, joints, 3)).astype(_toy_np.float32)
+    records, ids, arrays = [], [], []
+    for action in range(num_classes):
+        for performer in range(per_class):
+            frames, bodies = int(rng.integers(*frame_range)), int(rng.integers(1, 3))
+            walk = _toy_np.cumsum(rng.normal(scale=0.05, size=(frames, bodies, joints, 3)), axis=0)
+            sample_id = f"S001C001P{performer + 1:03d}R001A{action + 1:03d}"
+            ids.append(sample_id)
+            arrays.append((walk + poses[action]).astype(_toy_np.float32))
+            records.append(
+                {
+                    "sample_id": sample_id,
+                    "source": "synthetic",
+                    "layout": layout or ("ntu-rgb+d" if joints == 25 else "kinect-v1"),
+                    "action_id": action,
+                    "action_name": f"action {action}",
+                    "performer": performer + 1,
+                    "xsub": "test" if is_test(performer) else "train",
+                    "xview": "train",
+                    "num_frames": frames,
+                    "num_bodies": bodies,
+                }
+            )
+    return samples_frame(records), ids, arrays

@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
+from conftest import random_walk_skeletons
 
 from pose_zsl.models.stgcn import STGCN
-from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, SequenceStore, samples_frame, sequences_table
+from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, SequenceStore, sequences_table
 from pose_zsl.training.batching import SkeletonDataset, WindowCollate
 from pose_zsl.training.features import FEATURE_COLUMNS, extract_features
 
@@ -21,26 +22,11 @@ WINDOW = 16
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def toy_arrays(num_classes: int = 4, per_class: int = 4, joints: int = 25, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    poses = rng.normal(size=(num_classes, joints, 3)).astype(np.float32)
-    records, ids, arrays = [], [], []
-    for action in range(num_classes):
-        for performer in range(per_class):
-            frames, bodies = int(rng.integers(8, 30)), int(rng.integers(1, 3))
-            walk = np.cumsum(rng.normal(scale=0.05, size=(frames, bodies, joints, 3)), axis=0)
-            sample_id = f"S001C001P{performer + 1:03d}R001A{action + 1:03d}"
-            ids.append(sample_id)
-            arrays.append((walk + poses[action]).astype(np.float32))
-            records.append(
-                {
-                    "sample_id": sample_id,
-                    "layout": "ntu-rgb+d",
-                    "action_id": action,
-                    "xsub": "test" if performer % 2 else "train",
-                }
-            )
-    return samples_frame(records), ids, arrays
+def toy_arrays(joints: int = 25):
+    """Four classes x four performers; odd performers are 'test'; always declared NTU."""
+    return random_walk_skeletons(
+        4, 4, joints=joints, frame_range=(8, 30), is_test=lambda p: p % 2 == 1, layout="ntu-rgb+d"
+    )
 
 
 @pytest.fixture(scope="module")

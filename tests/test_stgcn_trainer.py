@@ -10,9 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
+from conftest import random_walk_skeletons
 
 from pose_zsl.models.stgcn import STGCN
-from pose_zsl.skeleton.store import samples_frame, sequences_table
+from pose_zsl.skeleton.store import sequences_table
 from pose_zsl.training import stgcn_trainer
 from pose_zsl.training.stgcn_trainer import (
     CheckpointError,
@@ -30,33 +31,9 @@ TIMING = ["samples_per_s", "seconds"]
 def toy_data(
     num_classes: int = 4, per_class: int = 12, seed: int = 0, joints: int = 25
 ) -> tuple[pd.DataFrame, pa.Table]:
-    """Random-walk skeletons around a class-specific pose; every third performer is 'test'."""
-    rng = np.random.default_rng(seed)
-    poses = rng.normal(size=(num_classes, joints, 3)).astype(np.float32)
-    records, ids, arrays = [], [], []
-    for action in range(num_classes):
-        for performer in range(per_class):
-            frames, bodies = int(rng.integers(10, 40)), int(rng.integers(1, 3))
-            walk = np.cumsum(rng.normal(scale=0.05, size=(frames, bodies, joints, 3)), axis=0)
-            sample_id = f"S001C001P{performer + 1:03d}R001A{action + 1:03d}"
-            ids.append(sample_id)
-            arrays.append((walk + poses[action]).astype(np.float32))
-            split = "test" if performer % 3 == 0 else "train"
-            records.append(
-                {
-                    "sample_id": sample_id,
-                    "source": "synthetic",
-                    "layout": "ntu-rgb+d" if joints == 25 else "kinect-v1",
-                    "action_id": action,
-                    "action_name": f"action {action}",
-                    "performer": performer + 1,
-                    "xsub": split,
-                    "xview": "train",
-                    "num_frames": frames,
-                    "num_bodies": bodies,
-                }
-            )
-    return samples_frame(records), sequences_table(ids, arrays)
+    """Every third performer is 'test'."""
+    samples, ids, arrays = random_walk_skeletons(num_classes, per_class, joints=joints, seed=seed)
+    return samples, sequences_table(ids, arrays)
 
 
 def tiny_config(**overrides: object) -> TrainConfig:

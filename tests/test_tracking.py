@@ -71,8 +71,10 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)
-    pytest.fail(f"mlflow server at {url} not healthy after {SERVER_START_TIMEOUT_S} s:\n"
-                f"{log.read_text()[-3000:]}")
+    pytest.fail(
+        f"mlflow server at {url} not healthy after {SERVER_START_TIMEOUT_S} s:\n"
+        f"{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +240,7 @@ def test_training_curves_are_metric_histories(
             np.testing.assert_allclose([p.value for p in logged], history[column], rtol=1e-6)
     for split, head, embedding in variants():
         history = pd.read_parquet(
-            tracked.project
-            / f"data/07_model_output/zsl_history_{split}_{head}_{embedding}.parquet"
+            tracked.project / f"data/07_model_output/zsl_history_{split}_{head}_{embedding}.parquet"
         )
         logged = sorted(
             client.get_metric_history(run_id, f"{split}.{head}.{embedding}.loss"),
@@ -344,9 +345,7 @@ def test_stgcn_loads_back_by_uri_with_the_catalog_outputs(tracked: TinyRun, run:
 
     model_id = logged_models(tracked, run)["stgcn_nearest"].model_id
     loaded = load_model(tracked, model_id)
-    payload = TorchArtifactDataset(
-        str(tracked.project / "data/06_models/stgcn_nearest.pt")
-    ).load()
+    payload = TorchArtifactDataset(str(tracked.project / "data/06_models/stgcn_nearest.pt")).load()
     reference, _ = model_from_artifact(payload)
     generator = torch.Generator().manual_seed(0)
     batch = torch.randn(2, 3, 16, 25, 2, generator=generator)  # (N, C, T, V, M)
@@ -405,6 +404,26 @@ def test_the_run_logs_the_servable_predictor(tracked: TinyRun, run: Run) -> None
     assert served["error"].isna().all()
     assert served["label"].tolist() == expected["label"].tolist()
     np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
+
+
+def test_predict_command_takes_the_model_of_a_training_run(
+    tracked: TinyRun, run: Run, tmp_path: Path
+) -> None:
+    """``pose-zsl predict --run-id`` ranks with the run's logged model, like the project files."""
+    from pose_zsl.cli import EXIT_OK, main
+
+    raw = [
+        str(p)
+        for p in sorted((tracked.project / "data/01_raw/synthetic_ntu60").glob("*.skeleton"))[:2]
+    ]
+    labels = ["--labels", "drink water, wave a flag, kick something", "--top-k", "2"]
+    from_run, from_files = tmp_path / "run.csv", tmp_path / "files.csv"
+    with mlflow_tracking_uri(tracked.tracking_uri):
+        source = ["--run-id", run.info.run_id, "--tracking-uri", tracked.tracking_uri]
+        assert main(["predict", *raw, *labels, *source, "--output", str(from_run)]) == EXIT_OK
+    project = ["--project", str(tracked.project)]
+    assert main(["predict", *raw, *labels, *project, "--output", str(from_files)]) == EXIT_OK
+    pd.testing.assert_frame_equal(pd.read_csv(from_run), pd.read_csv(from_files))
 
 
 # ---- the default store -------------------------------------------------------------------
