@@ -40,6 +40,7 @@ from pose_zsl.mlflow_model import (
     pyfunc_signature,
 )
 
+SENT2VEC_MODEL = Path(__file__).resolve().parents[2] / "shared/fixtures/sent2vec/tiny_unigram.bin"
 LABELS = "drink water, brushing teeth, pickup, wave a flag, juggle three balls"
 VARIANT = ["--split", SPLIT, "--head", HEAD, "--embedding", EMBEDDING]
 
@@ -319,6 +320,113 @@ def test_serving_pipeline_as_kedro_mlflow_model(
     expected = predictor.predict(recordings, labels, top_k=3)
     assert served["label"].tolist() == expected["label"].tolist()
     np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
+
+
+def catalog_bundle(models: ModelSet, **options: object) -> dict:
+    """What the model_export node hands to the catalog: the variant's objects + options."""
+    files = models.files
+    return {
+        "stgcn_model": torch.load(files.stgcn, weights_only=True),
+        "zsl_model": torch.load(files.head, weights_only=True),
+        "label_embeddings": pd.read_parquet(files.label_embeddings),
+        "calibration": json.loads(files.calibration.read_text()),
+        "device": "cpu",
+        "batch_size": 8,
+        **options,
+    }
+
+
+def test_predictor_dataset_saves_a_folder_and_logs_only_in_an_active_run(
+    ntu_models, ntu_files, tracking_uri, tmp_path
+):
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+
+    from pose_zsl.datasets import ZeroShotPredictorDataset
+
+    registered = "pose-zsl-dataset-test"
+    folder = tmp_path / "predictor"
+    dataset = ZeroShotPredictorDataset(
+        str(folder), name="predictor", registered_model_name=registered
+    )
+    client = MlflowClient(tracking_uri)
+
+    dataset.save(catalog_bundle(ntu_models))  # no active run: the folder only
+    assert dataset.exists()
+    first = Model.load(str(folder)).model_uuid
+    assert client.search_registered_models(f"name = '{registered}'") == []
+
+    with mlflow.start_run() as run:
+        dataset.save(catalog_bundle(ntu_models))
+    assert Model.load(str(folder)).model_uuid != first  # the folder was replaced whole
+    assert not list(tmp_path.glob(".predictor.*"))  # no staging folder left behind
+    versions = client.search_model_versions(f"name = '{registered}'")
+    assert [(str(v.version), v.run_id) for v in versions] == [("1", run.info.run_id)]
+
+    labels = LABELS.split(", ")
+    predictor = ZeroShotPredictor.from_files(ntu_models.files)
+    recordings, _ = predictor.read(ntu_files[:2])
+    expected = predictor.predict(recordings, labels, top_k=2)
+    for model in (dataset.load(), mlflow.pyfunc.load_model(f"models:/{registered}/1")):
+        assert model.model_config == {"device": "cpu", "batch_size": 8}
+        served = model.predict(requests_frame(recordings, labels), params={"top_k": 2})
+        assert served["label"].tolist() == expected["label"].tolist()
+        np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
+
+
+def test_a_sent2vec_model_travels_with_the_pyfunc(
+    ntu_models, ntu_files, tracking_uri, tmp_path, monkeypatch
+):
+    """A model whose labels were embedded with a project's Sent2Vec ``.bin`` embeds new names
+    after the project (and its ``.bin``) is gone; without the file logging fails, naming it."""
+    from pose_zsl.mlflow_model import write_model_files
+    from pose_zsl.models.heads import RelationNetConfig, head_artifact, train_head
+    from pose_zsl.skeleton.ntu_tables import action_names
+    from pose_zsl.text.embedders import embedding_matrix, label_embedding_table, make_embedder
+
+    if not SENT2VEC_MODEL.is_file():
+        pytest.skip(f"{SENT2VEC_MODEL} is not available")
+    project = tmp_path / "project"
+    (project / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(SENT2VEC_MODEL, project / "data" / "01_raw" / "tiny.bin")
+    monkeypatch.chdir(project)  # the catalog's relative model path, as under `kedro run`
+    table = label_embedding_table(
+        action_names(60), make_embedder("sent2vec", model_path="data/01_raw/tiny.bin")
+    )
+    seen = ntu_models.features[ntu_models.features["is_seen"]]
+    head, _ = train_head(
+        HEAD,
+        np.stack(seen["feature"].to_numpy()),
+        seen["action_id"].to_numpy(),
+        embedding_matrix(table),
+        table["action_id"].to_numpy(),
+        seen_class_ids=sorted(set(seen["action_id"].astype(int))),
+        config=RelationNetConfig(episodes=20, attribute_hidden=16, relation_hidden=8),
+    )
+    bundle = catalog_bundle(ntu_models)
+    files = write_model_files(
+        bundle["stgcn_model"],
+        head_artifact(head, {"split": SPLIT, "embedder": "sent2vec"}),
+        table,
+        bundle["calibration"],
+        project,
+    )
+    with mlflow.start_run():
+        info = log_pyfunc_model(files, "sent2vec_predictor", base_dir=project)
+
+    (project / "data" / "01_raw" / "tiny.bin").unlink()
+    monkeypatch.chdir(tmp_path)
+    labels = ["drink water", "juggle three balls", "brushing hair"]
+    predictor = ZeroShotPredictor.from_files(files, text_model=SENT2VEC_MODEL)
+    recordings, _ = predictor.read(ntu_files[:2])
+    expected = predictor.predict(recordings, labels, top_k=3)
+    served = mlflow.pyfunc.load_model(info.model_uri).predict(requests_frame(recordings, labels))
+    assert served["error"].isna().all()
+    assert served["label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
+
+    with mlflow.start_run(), pytest.raises(FileNotFoundError, match="tiny.bin"):
+        log_pyfunc_model(files, "sent2vec_predictor", base_dir=project)
 
 
 def test_logging_needs_the_trained_models(tmp_path, tracking_uri):
