@@ -25,6 +25,15 @@ def skeleton_msr_root() -> _skeleton_pathlib.Path:
     return path
 
 
+@_skeleton_pytest.fixture(scope="session")
+def skeleton_utkinect_root() -> _skeleton_pathlib.Path:
+    """The UTKinect-Action3D release in /work/shared (skips when absent)."""
+    path = _SKELETON_SHARED / "data" / "real" / "UTKinect"
+    if not (path / "joints" / "actionLabel.txt").is_file():
+        _skeleton_pytest.skip(f"{path} is not available")
+    return path
+
+
 @_skeleton_pytest.fixture
 def skeleton_small():
     """A small, fully specified SkeletonFile: 4 frames, bodies per frame 1, 2, 0, 1."""

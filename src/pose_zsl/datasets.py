@@ -17,7 +17,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 logger = logging.getLogger(__name__)
 
-RAW_FORMATS = ("ntu", "msr_action3d", "stgcn_arrays")
+RAW_FORMATS = ("ntu", "msr_action3d", "utkinect", "stgcn_arrays")
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,14 @@ class RawSource:
 
     path: str
     format: str  # one of RAW_FORMATS
-    dataset: str  # ntu60 | ntu120 | msr_action3d
-    source: str  # recorded in samples.source: synthetic | ntu | msr_action3d | stgcn_arrays
+    dataset: str  # ntu60 | ntu120 | msr_action3d | utkinect
+    source: str  # recorded in samples.source: synthetic | ntu | msr_action3d | utkinect | ...
     benchmark: str | None = None  # stgcn_arrays: xsub | xview sub-folder
 
 
 class SkeletonSourceDataset(AbstractDataset[None, RawSource]):
-    """A read-only folder of raw recordings (NTU ``.skeleton``, MSR Action3D, ST-GCN arrays).
+    """A read-only folder of raw recordings (NTU ``.skeleton``, MSR Action3D, UTKinect-Action3D,
+    ST-GCN arrays).
 
     ``path`` may come from an environment variable through the catalog (``${oc.env:...}``).
     Loading checks that the folder exists and is not empty, so a wrong path fails before any

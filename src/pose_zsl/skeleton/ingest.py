@@ -1,9 +1,10 @@
 """Directory ingestion into the shared ``samples`` / ``sequences`` tables.
 
 Every source (NTU ``.skeleton`` folders, the synthetic generator's output, ST-GCN arrays, MSR
-Action3D) ends up in the one schema of :mod:`pose_zsl.skeleton.store`. Files are parsed by a
-process pool in chunks; a file that cannot be used is skipped, counted and logged with its
-reason, never crashing the run and never producing a silently wrong tensor.
+Action3D, UTKinect-Action3D) ends up in the one schema of :mod:`pose_zsl.skeleton.store`.
+Files are parsed by a process pool in chunks (UTKinect's 20 recordings in this process); a file
+that cannot be used is skipped, counted and logged with its reason, never crashing the run and
+never producing a silently wrong tensor.
 
 Sequences stay unpadded; each chunk becomes its own Arrow record batch, so the arrays of a
 chunk are released as soon as they are packed.
@@ -25,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from pose_zsl.skeleton import msr, ntu, ntu_tables
+from pose_zsl.skeleton import msr, ntu, ntu_tables, utkinect
 from pose_zsl.skeleton.errors import SkeletonFormatError
 from pose_zsl.skeleton.stgcn_arrays import PARTS, STGCNArrays
 from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, samples_frame, sequences_table
@@ -364,6 +365,92 @@ def ingest_msr_dir(
         if ids:
             tables.append(sequences_table(ids, arrays))
     return _finish(records, tables, skipped, "msr_action3d")
+
+
+# ---------------------------------------------------------------------------------------------
+# UTKinect-Action3D
+
+
+UNLABELLED = "unlabelled_segment"
+MISSING_FILE = "missing_file"
+
+
+def ingest_utkinect_dir(
+    root: str | PathLike[str], labels: str = "modified"
+) -> IngestResult:
+    """Cut the recordings of a UTKinect-Action3D folder (``joints_sSS_eEE.txt`` and the label
+    files, or the release folder holding ``joints/``) into one sample per labelled segment.
+
+    ``labels`` picks ``actionLabel_modified.txt`` (default; Vemulapalli et al.'s corrected
+    ranges) or ``original`` (``actionLabel.txt``). Segments without a range (NaN in the
+    release), segments of a missing or unreadable recording and segments with no frame in
+    their range are skipped and counted.
+
+    Raises:
+        FileNotFoundError: ``root`` or the label file does not exist.
+        ValueError: ``labels`` is neither ``modified`` nor ``original``.
+        SkeletonFormatError: the label file is malformed (names its line).
+    """
+    root = _require_dir(root, "UTKinect-Action3D")
+    if not (root / "actionLabel.txt").is_file() and (root / "joints").is_dir():
+        root = root / "joints"
+    if labels not in utkinect.LABEL_FILES:
+        raise ValueError(
+            f"parameter 'labels' must be one of {sorted(utkinect.LABEL_FILES)}, got {labels!r}"
+        )
+    label_path = root / utkinect.LABEL_FILES[labels]
+    if not label_path.is_file():
+        raise FileNotFoundError(f"UTKinect-Action3D label file {label_path} does not exist")
+    segments = utkinect.read_labels(label_path)
+    by_file: dict[str, list[utkinect.Segment]] = {}
+    for segment in segments:
+        by_file.setdefault(segment.joints_file, []).append(segment)
+    action_names = utkinect.action_names()
+    records: list[dict] = []
+    tables: list[pa.Table] = []
+    skipped: list[dict] = []
+    for file_name, file_segments in tqdm(
+        by_file.items(), desc="reading UTKinect-Action3D", unit="file", mininterval=1.0
+    ):
+        path = root / file_name
+        try:
+            frame_ids, joints = utkinect.read_recording(path)
+        except FileNotFoundError:
+            for segment in file_segments:
+                skipped.append(_skip(path, segment.sample_id, MISSING_FILE, f"{path} is missing"))
+            continue
+        except (SkeletonFormatError, OSError) as error:
+            for segment in file_segments:
+                skipped.append(_skip(path, segment.sample_id, BAD_FILE, str(error)))
+            continue
+        ids, arrays = [], []
+        for segment in file_segments:
+            try:
+                array = utkinect.cut_segment(frame_ids, joints, segment)
+            except ValueError as error:
+                category = UNLABELLED if segment.start is None else NO_VALID_FRAME
+                skipped.append(_skip(path, segment.sample_id, category, str(error)))
+                continue
+            records.append(
+                {
+                    "sample_id": segment.sample_id,
+                    "source": "utkinect",
+                    "layout": utkinect.LAYOUT,
+                    "action_id": segment.action - 1,
+                    "action_name": action_names[segment.action - 1],
+                    "performer": segment.subject,
+                    "replication": segment.recording,
+                    "xsub": "train" if utkinect.xsub_is_train(segment.subject) else "test",
+                    "num_frames": array.shape[0],
+                    "num_bodies": 1,
+                    "quality_flags": "",
+                }
+            )
+            ids.append(segment.sample_id)
+            arrays.append(array)
+        if ids:
+            tables.append(sequences_table(ids, arrays))
+    return _finish(records, tables, skipped, "utkinect")
 
 
 # ---------------------------------------------------------------------------------------------

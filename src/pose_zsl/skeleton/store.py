@@ -20,7 +20,7 @@ import pyarrow as pa
 #: the value (MSR Action3D has no camera or setup). Protocol columns hold "train" / "test" / None.
 SAMPLE_COLUMNS: dict[str, str] = {
     "sample_id": "string",
-    "source": "string",  # synthetic | ntu | stgcn_arrays | msr_action3d
+    "source": "string",  # synthetic | ntu | stgcn_arrays | msr_action3d | utkinect
     "layout": "string",  # ntu-rgb+d | kinect-v1 | ...
     "action_id": "Int64",  # 0-based class index
     "action_name": "string",

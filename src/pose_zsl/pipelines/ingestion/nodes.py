@@ -38,6 +38,10 @@ def ingest_recordings(
         )
     elif raw_recordings.format == "msr_action3d":
         result = ingest.ingest_msr_dir(raw_recordings.path, workers=params.get("workers"))
+    elif raw_recordings.format == "utkinect":
+        result = ingest.ingest_utkinect_dir(
+            raw_recordings.path, labels=params.get("utkinect_labels", "modified")
+        )
     else:
         result = ingest.ingest_stgcn_arrays(
             raw_recordings.path, raw_recordings.dataset, benchmark=raw_recordings.benchmark
@@ -61,6 +65,8 @@ def action_table(raw_recordings: RawSource) -> pd.DataFrame:
     """Every class of the dataset (0-based id and official name), seen in the data or not."""
     if raw_recordings.dataset == "msr_action3d":
         from pose_zsl.skeleton.msr import action_names
+    elif raw_recordings.dataset == "utkinect":
+        from pose_zsl.skeleton.utkinect import action_names
     else:
         from functools import partial
 
