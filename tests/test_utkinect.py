@@ -114,7 +114,9 @@ def test_bad_label_files_name_the_line(tmp_path, content, line, message) -> None
     assert caught.value.line == line
 
 
-def test_unusable_segments_are_skipped_and_counted(skeleton_utkinect_root, tmp_path) -> None:
+def test_unusable_segments_are_skipped_and_counted(
+    skeleton_utkinect_root, tmp_path, caplog
+) -> None:
     """A missing recording, an unreadable one and a range with no frame are each skipped with
     their reason; the rest is ingested."""
     root = tmp_path / "joints"
@@ -135,6 +137,8 @@ def test_unusable_segments_are_skipped_and_counted(skeleton_utkinect_root, tmp_p
     reasons = dict(zip(result.skipped["sample_id"], result.skipped["reason"], strict=True))
     assert "joints_s03_e01.txt:1: expected 61 values" in reasons["s03_e01_a01"]
     assert "no frame of joints_s04_e01.txt lies in 1..2" in reasons["s04_e01_a01"]
+    bad_file_warnings = [r for r in caplog.records if "joints_s03_e01.txt" in r.getMessage()]
+    assert len(bad_file_warnings) == 1  # one warning per file, not one per segment
 
 
 def test_missing_folder_label_file_or_choice_is_an_error(tmp_path) -> None:

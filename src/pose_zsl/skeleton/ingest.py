@@ -148,9 +148,9 @@ def _finish(
         len(skipped),
         f" {counts}" if counts else "",
     )
-    for row in skipped:
-        if row["category"] == BAD_FILE:
-            log.warning("skipped %s", row["reason"])
+    # once per file: a bad UTKinect recording skips every segment it holds
+    for reason in dict.fromkeys(row["reason"] for row in skipped if row["category"] == BAD_FILE):
+        log.warning("skipped %s", reason)
     return result
 
 
