@@ -148,3 +148,33 @@ def test_missing_folder_label_file_or_choice_is_an_error(tmp_path) -> None:
         ingest_utkinect_dir(tmp_path)
     with pytest.raises(ValueError, match="'labels' must be one of"):
         ingest_utkinect_dir(tmp_path, labels="corrected")
+
+
+def test_utkinect_environment_through_a_kedro_session(
+    skeleton_utkinect_root, tmp_path, monkeypatch
+) -> None:
+    """``kedro run --env utkinect`` reads the folder named by UTKINECT_DIR: ingestion, label
+    embedding and the environment's three 7 seen / 3 unseen splits."""
+    import pandas as pd
+    from conftest import TINY_OFFLINE_ENV, make_tiny_project
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project = make_tiny_project(tmp_path)
+    monkeypatch.chdir(project)
+    for name, value in TINY_OFFLINE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("UTKINECT_DIR", str(skeleton_utkinect_root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="utkinect") as session:
+        session.run(pipeline_names=["ingestion", "label_embedding", "split_selection"])
+
+    samples = pd.read_parquet(project / "data/02_intermediate/samples.parquet")
+    assert len(samples) == 199 and set(samples["source"]) == {"utkinect"}
+    actions = pd.read_parquet(project / "data/02_intermediate/actions.parquet")
+    assert actions["action_name"].tolist() == utkinect.action_names()
+    splits = pd.read_parquet(project / "data/05_model_input/splits.parquet")
+    roles = splits.groupby(["split", "role"]).size().unstack()
+    assert roles["unseen"].tolist() == [3, 3, 3] and roles["seen"].tolist() == [7, 7, 7]
+    assert splits.groupby("split")["pseudo_unseen"].sum().tolist() == [2, 2, 2]
