@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pose_zsl.skeleton.errors import SkeletonFormatError
+from pose_zsl.skeleton.errors import SkeletonFormatError, parse_floats
 
 NUM_JOINTS = 20
 LAYOUT = "kinect-v1"
@@ -128,22 +128,7 @@ def _rows_have_four(lines: list[str]) -> bool:
 
 def _raise_first_bad_line(path: Path, lines: list[str]) -> None:
     for lineno, line in enumerate(lines, start=1):
-        fields = line.split()
-        if len(fields) != _COLUMNS:
-            raise SkeletonFormatError(
-                path, lineno, f"expected {_COLUMNS} values (x y z confidence), got {len(fields)}"
-            )
-        for column, token in enumerate(fields, start=1):
-            try:
-                value = float(token)
-            except ValueError:
-                raise SkeletonFormatError(
-                    path, lineno, f"non-numeric value {token!r} (field {column})"
-                ) from None
-            if not np.isfinite(value):
-                raise SkeletonFormatError(
-                    path, lineno, f"non-finite value {token!r} (field {column})"
-                )
+        parse_floats(path, lineno, line.split(), _COLUMNS, hint="x y z confidence")
     raise AssertionError("unreachable: a bad line was expected")  # pragma: no cover
 
 

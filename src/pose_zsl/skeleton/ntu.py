@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pose_zsl.skeleton.errors import SkeletonFormatError
+from pose_zsl.skeleton.errors import SkeletonFormatError, parse_floats
 
 log = logging.getLogger(__name__)
 
@@ -308,26 +308,6 @@ def _parse_slow(text: str, path: Path) -> SkeletonFile:
                 path, lineno, f"expected {what} (one integer), got {fields[0]!r}"
             ) from None
 
-    def numbers(lineno: int, fields: list[str], expected: int, what: str) -> list[float]:
-        if len(fields) != expected:
-            raise SkeletonFormatError(
-                path, lineno, f"expected {expected} {what} values, got {len(fields)}"
-            )
-        out = []
-        for column, token in enumerate(fields, start=1):
-            try:
-                value = float(token)
-            except ValueError:
-                raise SkeletonFormatError(
-                    path, lineno, f"non-numeric {what} value {token!r} (field {column})"
-                ) from None
-            if not np.isfinite(value):
-                raise SkeletonFormatError(
-                    path, lineno, f"non-finite {what} value {token!r} (field {column})"
-                )
-            out.append(value)
-        return out
-
     lineno, fields = next_line("the frame count")
     num_frames = integer(lineno, fields, "the frame count")
     if num_frames <= 0:
@@ -362,7 +342,7 @@ def _parse_slow(text: str, path: Path) -> SkeletonFile:
                 ) from None
             if not 0 <= body_id <= _INT64_MAX:
                 raise SkeletonFormatError(path, lineno, f"body id {body_id} is out of range")
-            info = numbers(lineno, fields[1:], _INFO_TOKENS - 1, "body-info")
+            info = parse_floats(path, lineno, fields[1:], _INFO_TOKENS - 1, "body-info")
             lineno, fields = next_line(f"the joint count of {body_where}")
             num_joints = integer(lineno, fields, f"the joint count of {body_where}")
             if num_joints != NUM_JOINTS:
@@ -372,7 +352,7 @@ def _parse_slow(text: str, path: Path) -> SkeletonFile:
             body_joints: list[float] = []
             for joint in range(NUM_JOINTS):
                 lineno, fields = next_line(f"joint {joint + 1} of {body_where}")
-                body_joints.extend(numbers(lineno, fields, _JOINT_TOKENS, "joint"))
+                body_joints.extend(parse_floats(path, lineno, fields, _JOINT_TOKENS, "joint"))
             body_ids.append(body_id)
             body_info.append(info)
             body_frame.append(frame)

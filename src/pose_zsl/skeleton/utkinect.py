@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_zsl.skeleton.errors import SkeletonFormatError
+from pose_zsl.skeleton.errors import SkeletonFormatError, parse_floats
 
 NUM_JOINTS = 20
 LAYOUT = "kinect-v1"
@@ -149,19 +149,7 @@ def read_recording(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != _COLUMNS:
-            raise SkeletonFormatError(
-                path,
-                lineno,
-                f"expected {_COLUMNS} values (frame id + 20 joints x 3), got {len(fields)}",
-            )
-        try:
-            values = [float(token) for token in fields]
-        except ValueError:
-            bad = next(t for t in fields if not _is_number(t))
-            raise SkeletonFormatError(path, lineno, f"non-numeric value {bad!r}") from None
-        if not all(np.isfinite(values)):
-            raise SkeletonFormatError(path, lineno, "non-finite value")
+        values = parse_floats(path, lineno, fields, _COLUMNS, hint="frame id + 20 joints x 3")
         if not values[0].is_integer():
             raise SkeletonFormatError(path, lineno, f"frame id {fields[0]!r} is not an integer")
         rows.append(values)
@@ -172,14 +160,6 @@ def read_recording(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     _, first = np.unique(frame_ids, return_index=True)
     keep = np.sort(first)
     return frame_ids[keep], table[keep, 1:].reshape(-1, NUM_JOINTS, 3)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def cut_segment(frame_ids: np.ndarray, joints: np.ndarray, segment: Segment) -> np.ndarray:
