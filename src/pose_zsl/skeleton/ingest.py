@@ -307,6 +307,39 @@ def _skip(path: str | Path | None, sample_id: str | None, category: str, reason:
 
 
 # ---------------------------------------------------------------------------------------------
+# One-body Kinect v1 datasets (MSR Action3D, UTKinect-Action3D)
+
+
+def kinect_v1_record(
+    sample_id: str,
+    source: str,
+    *,
+    action: int,
+    action_names: Sequence[str],
+    subject: int,
+    replication: int,
+    xsub_train: bool,
+    array: np.ndarray,
+    quality_flags: str = "",
+) -> dict:
+    """The ``samples`` row of a one-body recording in the ``kinect-v1`` layout (MSR Action3D
+    joint order); ``action`` is the dataset's 1-based action id."""
+    return {
+        "sample_id": sample_id,
+        "source": source,
+        "layout": msr.LAYOUT,
+        "action_id": action - 1,
+        "action_name": action_names[action - 1],
+        "performer": subject,
+        "replication": replication,
+        "xsub": "train" if xsub_train else "test",
+        "num_frames": array.shape[0],
+        "num_bodies": 1,
+        "quality_flags": quality_flags,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # MSR Action3D
 
 
@@ -346,19 +379,17 @@ def ingest_msr_dir(
                 skipped.append(_skip(path, name.sample_id, category, text))
                 continue
             records.append(
-                {
-                    "sample_id": name.sample_id,
-                    "source": "msr_action3d",
-                    "layout": msr.LAYOUT,
-                    "action_id": name.action - 1,
-                    "action_name": action_names[name.action - 1],
-                    "performer": name.subject,
-                    "replication": name.repetition,
-                    "xsub": "train" if msr.xsub_is_train(name.subject) else "test",
-                    "num_frames": array.shape[0],
-                    "num_bodies": 1,
-                    "quality_flags": text,
-                }
+                kinect_v1_record(
+                    name.sample_id,
+                    "msr_action3d",
+                    action=name.action,
+                    action_names=action_names,
+                    subject=name.subject,
+                    replication=name.repetition,
+                    xsub_train=msr.xsub_is_train(name.subject),
+                    array=array,
+                    quality_flags=text,
+                )
             )
             ids.append(name.sample_id)
             arrays.append(array)
@@ -375,9 +406,7 @@ UNLABELLED = "unlabelled_segment"
 MISSING_FILE = "missing_file"
 
 
-def ingest_utkinect_dir(
-    root: str | PathLike[str], labels: str = "modified"
-) -> IngestResult:
+def ingest_utkinect_dir(root: str | PathLike[str], labels: str = "modified") -> IngestResult:
     """Cut the recordings of a UTKinect-Action3D folder (``joints_sSS_eEE.txt`` and the label
     files, or the release folder holding ``joints/``) into one sample per labelled segment.
 
@@ -432,19 +461,16 @@ def ingest_utkinect_dir(
                 skipped.append(_skip(path, segment.sample_id, category, str(error)))
                 continue
             records.append(
-                {
-                    "sample_id": segment.sample_id,
-                    "source": "utkinect",
-                    "layout": utkinect.LAYOUT,
-                    "action_id": segment.action - 1,
-                    "action_name": action_names[segment.action - 1],
-                    "performer": segment.subject,
-                    "replication": segment.recording,
-                    "xsub": "train" if utkinect.xsub_is_train(segment.subject) else "test",
-                    "num_frames": array.shape[0],
-                    "num_bodies": 1,
-                    "quality_flags": "",
-                }
+                kinect_v1_record(
+                    segment.sample_id,
+                    "utkinect",
+                    action=segment.action,
+                    action_names=action_names,
+                    subject=segment.subject,
+                    replication=segment.recording,
+                    xsub_train=utkinect.xsub_is_train(segment.subject),
+                    array=array,
+                )
             )
             ids.append(segment.sample_id)
             arrays.append(array)
