@@ -282,3 +282,35 @@ def random_walk_skeletons(
                 }
             )
     return samples_frame(records), ids, arrays
+
+
+# --- trained inference model sets (test_inference, test_cli) -----------------------------------
+# The builders live in test_inference.py; they are imported when a fixture is first used.
+
+
+@_tiny_pytest.fixture(scope="session")
+def ntu_models(tmp_path_factory: _tiny_pytest.TempPathFactory):
+    """A variant trained on synthetic NTU-format recordings (see test_inference.ntu_model_set)."""
+    from test_inference import ntu_model_set
+
+    return ntu_model_set(tmp_path_factory.mktemp("ntu_models"))
+
+
+@_tiny_pytest.fixture(scope="session")
+def msr_models(tmp_path_factory: _tiny_pytest.TempPathFactory):
+    """A kinect-v1 variant trained on MSR Action3D files (skips when they are absent)."""
+    from test_inference import MSR_DIR, msr_model_set
+
+    if not MSR_DIR.is_dir():
+        _tiny_pytest.skip(f"{MSR_DIR} is not available")
+    return msr_model_set(tmp_path_factory.mktemp("msr_models"))
+
+
+@_tiny_pytest.fixture(scope="session")
+def ntu_files() -> list[_tiny_pathlib.Path]:
+    """The first four real NTU sample files (skips when they are absent)."""
+    from test_inference import NTU_SAMPLES
+
+    if not NTU_SAMPLES.is_dir():
+        _tiny_pytest.skip(f"{NTU_SAMPLES} is not available")
+    return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]

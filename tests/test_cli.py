@@ -22,12 +22,9 @@ from test_inference import (
     EMBEDDING,
     HEAD,
     MSR_DIR,
-    NTU_SAMPLES,
     SPLIT,
     ModelSet,
     inference_params,
-    msr_model_set,
-    ntu_model_set,
     project_catalog,
 )
 
@@ -46,25 +43,6 @@ VARIANT = ["--split", SPLIT, "--head", HEAD, "--embedding", EMBEDDING]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="session")
-def ntu_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
-    return ntu_model_set(tmp_path_factory.mktemp("ntu_models"))
-
-
-@pytest.fixture(scope="session")
-def msr_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
-    if not MSR_DIR.is_dir():
-        pytest.skip(f"{MSR_DIR} is not available")
-    return msr_model_set(tmp_path_factory.mktemp("msr_models"))
-
-
-@pytest.fixture(scope="session")
-def ntu_files() -> list[Path]:
-    if not NTU_SAMPLES.is_dir():
-        pytest.skip(f"{NTU_SAMPLES} is not available")
-    return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]
 
 
 @pytest.fixture(scope="module")

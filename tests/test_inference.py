@@ -156,25 +156,6 @@ def msr_model_set(base: Path) -> ModelSet:
     return _MODEL_SETS["msr"]
 
 
-@pytest.fixture(scope="session")
-def ntu_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
-    return ntu_model_set(tmp_path_factory.mktemp("ntu_models"))
-
-
-@pytest.fixture(scope="session")
-def msr_models(tmp_path_factory: pytest.TempPathFactory) -> ModelSet:
-    if not MSR_DIR.is_dir():
-        pytest.skip(f"{MSR_DIR} is not available")
-    return msr_model_set(tmp_path_factory.mktemp("msr_models"))
-
-
-@pytest.fixture(scope="session")
-def ntu_files() -> list[Path]:
-    if not NTU_SAMPLES.is_dir():
-        pytest.skip(f"{NTU_SAMPLES} is not available")
-    return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]
-
-
 @pytest.fixture
 def predictor(ntu_models: ModelSet) -> ZeroShotPredictor:
     return ZeroShotPredictor.from_project(ntu_models.project, SPLIT, HEAD, EMBEDDING)
