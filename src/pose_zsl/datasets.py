@@ -215,9 +215,12 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
     def save(self, data: dict) -> None:
         import mlflow
 
-        from pose_zsl.mlflow_model import log_pyfunc_model, save_pyfunc_model, write_model_files
+        from pose_zsl.mlflow_model import (
+            pyfunc_model_options,
+            save_pyfunc_model,
+            write_model_files,
+        )
 
-        options = {"device": str(data["device"]), "batch_size": int(data["batch_size"])}
         with tempfile.TemporaryDirectory(prefix="pose_zsl_predictor_") as folder:
             files = write_model_files(
                 data["stgcn_model"],
@@ -226,14 +229,15 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
                 data["calibration"],
                 Path(folder),
             )
-            save_pyfunc_model(files, Path(self._filepath), **options)
+            # checked (predictor built, embedder loaded) once for both the folder and the run
+            options = pyfunc_model_options(
+                files, device=str(data["device"]), batch_size=int(data["batch_size"])
+            )
+            save_pyfunc_model(options, Path(self._filepath))
             run = mlflow.active_run()
             if self._log_to_active_run and run is not None:
-                info = log_pyfunc_model(
-                    files,
-                    self._name,
-                    registered_model_name=self._registered_model_name,
-                    **options,
+                info = mlflow.pyfunc.log_model(
+                    name=self._name, registered_model_name=self._registered_model_name, **options
                 )
                 logger.info(
                     "logged the zero-shot predictor in MLflow run %s as %s",

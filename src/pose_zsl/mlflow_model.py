@@ -154,21 +154,31 @@ def example_request(predictor: ZeroShotPredictor) -> pd.DataFrame:
     return requests_frame([skeleton], labels, ["example"])
 
 
-def _pyfunc_options(
+def pyfunc_model_options(
     files: ModelFiles,
     *,
-    input_example: pd.DataFrame | None,
-    device: str,
-    batch_size: int,
-    bundle_code: bool,
+    input_example: pd.DataFrame | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    bundle_code: bool = True,
     base_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """What :func:`mlflow.pyfunc.log_model` and :func:`mlflow.pyfunc.save_model` share.
+    """The arguments :func:`mlflow.pyfunc.log_model` and :func:`save_pyfunc_model` take for one
+    variant: prepared once, they serve both.
 
     The predictor is built and its text embedder loaded and checked against the label table
     first, so a broken bundle fails here and not at serving time. A text model that lives in
     a project file (a Sent2Vec ``.bin``, a local sentence-transformers folder; relative paths
-    from ``base_dir``) travels with the model as the artefact ``text_model``.
+    from ``base_dir``) travels with the model as the artefact ``text_model``. ``bundle_code``
+    ships the ``pose_zsl`` package with the model (``code_paths``) so it loads where the
+    project is not installed. MLflow runs and stores ``input_example`` (a request table; by
+    default :func:`example_request`) with its prediction. ``device`` and ``batch_size`` are
+    the loaded model's defaults (``model_config``).
+
+    Raises:
+        MissingModelError: a file is missing (names the pipelines to run).
+        ModelMismatchError / ValueError: the files do not make a working predictor.
+        FileNotFoundError: the label table's text model file is missing.
     """
     predictor = ZeroShotPredictor.from_files(files, device="cpu", base_dir=base_dir)
     artifacts = {key: str(path) for key, path in files.as_dict().items()}
@@ -200,67 +210,30 @@ def log_pyfunc_model(
     files: ModelFiles,
     name: str = DEFAULT_MODEL_NAME,
     *,
-    input_example: pd.DataFrame | None = None,
     registered_model_name: str | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    bundle_code: bool = True,
-    base_dir: str | Path | None = None,
-    **log_model_kwargs: Any,
+    **settings: Any,
 ) -> ModelInfo:
-    """Log one variant as a pyfunc model in the active MLflow run (one is started if none is).
-
-    ``bundle_code`` ships the ``pose_zsl`` package with the model (``code_paths``) so it loads
-    where the project is not installed. MLflow runs and stores ``input_example`` (a request
-    table; by default :func:`example_request`) with its prediction.
+    """Log one variant as a pyfunc model in the active MLflow run (one is started if none is);
+    ``settings`` are those of :func:`pyfunc_model_options` (and it raises as that does).
 
     Returns:
         The ``ModelInfo``; ``model_info.model_uri`` loads it back.
-
-    Raises:
-        MissingModelError: a file is missing (names the pipelines to run).
-        ModelMismatchError / ValueError: the files do not make a working predictor.
     """
-    options = _pyfunc_options(
-        files,
-        input_example=input_example,
-        device=device,
-        batch_size=batch_size,
-        bundle_code=bundle_code,
-        base_dir=base_dir,
-    )
     return mlflow.pyfunc.log_model(
         name=name,
         registered_model_name=registered_model_name,
-        **options,
-        **log_model_kwargs,
+        **pyfunc_model_options(files, **settings),
     )
 
 
-def save_pyfunc_model(
-    files: ModelFiles,
-    path: str | Path,
-    *,
-    input_example: pd.DataFrame | None = None,
-    device: str = "cpu",
-    batch_size: int = 64,
-    bundle_code: bool = True,
-    base_dir: str | Path | None = None,
-) -> None:
-    """Write one variant as a pyfunc model folder at ``path`` (no tracking server involved):
-    ``mlflow models serve -m PATH`` and ``mlflow.pyfunc.load_model(PATH)`` take it.
+def save_pyfunc_model(options: dict[str, Any], path: str | Path) -> None:
+    """Write a pyfunc model folder at ``path`` from :func:`pyfunc_model_options` (no tracking
+    server involved): ``mlflow models serve -m PATH`` and ``mlflow.pyfunc.load_model(PATH)``
+    take it.
 
     The folder is written beside ``path`` first and swapped in, so an interrupted save leaves
-    the previous model intact. Raises as :func:`log_pyfunc_model`.
+    the previous model intact.
     """
-    options = _pyfunc_options(
-        files,
-        input_example=input_example,
-        device=device,
-        batch_size=batch_size,
-        bundle_code=bundle_code,
-        base_dir=base_dir,
-    )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
