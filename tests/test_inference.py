@@ -31,6 +31,7 @@ from pose_zsl.inference import (
     read_recordings,
     requests_frame,
     split_labels,
+    text_model_path,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -344,6 +345,24 @@ def test_an_embedder_that_does_not_reproduce_the_table_is_refused(ntu_models, nt
     predictor.predict(recordings, ["drink water", "drop"])  # table classes need no embedder
     with pytest.raises(ModelMismatchError, match="does not reproduce the label table"):
         predictor.predict(recordings, ["drink water", "wave a flag"])
+
+
+def test_text_model_path_finds_the_files_a_served_model_needs(tmp_path):
+    """The local file or folder behind a label table, resolved as the embedders resolve it:
+    relative paths from the project, package and cache names need no file."""
+
+    def table(embedder: str, model: str) -> pd.DataFrame:
+        return pd.DataFrame({"embedder": [embedder], "embedder_model": [model]})
+
+    (tmp_path / "my_minilm").mkdir()
+    assert text_model_path(table("sentence_transformers", "my_minilm"), tmp_path) == (
+        tmp_path / "my_minilm"
+    )
+    assert text_model_path(table("sentence_transformers", "all-MiniLM-L6-v2"), tmp_path) is None
+    assert text_model_path(table("sentence_transformers", "org/cached-model"), tmp_path) is None
+    sent2vec = table("sent2vec", "data/01_raw/wiki.bin (wiki tokenisation)")
+    assert text_model_path(sent2vec, tmp_path) == tmp_path / "data/01_raw/wiki.bin"
+    assert text_model_path(table("random", "gaussian(seed=0, like=sent2vec)"), tmp_path) is None
 
 
 # ---------------------------------------------------------------------------------------------

