@@ -352,6 +352,32 @@ def test_predictor_dataset_saves_a_folder_and_logs_only_in_an_active_run(
         np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6)
 
 
+def test_models_that_do_not_belong_together_are_refused_before_anything_is_written(
+    ntu_models, tmp_path, tracking_uri
+):
+    """A head from another split fails the export node, naming the artefacts, and the
+    dataset too; no folder or logged model is left."""
+    from kedro.io import DatasetError
+
+    from pose_zsl.datasets import ZeroShotPredictorDataset
+    from pose_zsl.inference import ModelMismatchError
+    from pose_zsl.pipelines.model_export.nodes import package_predictor
+
+    bundle = catalog_bundle(ntu_models)
+    bundle["zsl_model"] = {**bundle["zsl_model"], "seen_class_ids": [0, 1]}
+    models = [bundle[key] for key in ("stgcn_model", "zsl_model", "label_embeddings")]
+    with pytest.raises(ModelMismatchError, match="zero-shot head artefact was trained on"):
+        package_predictor(*models, bundle["calibration"], {"device": "cpu", "batch_size": 8})
+    folder = tmp_path / "predictor"
+    with mlflow.start_run() as run, pytest.raises(DatasetError, match="different splits"):
+        ZeroShotPredictorDataset(str(folder)).save(bundle)
+    assert not folder.exists() and not list(tmp_path.glob(".predictor.*"))
+    logged = mlflow.search_logged_models(
+        filter_string=f"source_run_id = '{run.info.run_id}'", output_format="list"
+    )
+    assert logged == []
+
+
 def test_a_sent2vec_model_travels_with_the_pyfunc(
     ntu_models, ntu_files, tracking_uri, tmp_path, monkeypatch
 ):

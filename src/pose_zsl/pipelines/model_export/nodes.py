@@ -19,7 +19,9 @@ def package_predictor(
 ) -> dict[str, Any]:
     """The variant's four catalog objects and serving options, after checking that they
     make a working :class:`~pose_zsl.inference.ZeroShotPredictor` (a mismatched ST-GCN, head
-    or embedding table fails the run here, not at serving time)."""
+    or embedding table fails the run here, not at serving time). The dataset checks again,
+    with the text embedder, on temporary files whose names mean nothing to a user: this check
+    names the artefacts."""
     from pose_zsl.inference import ZeroShotPredictor
 
     predictor = ZeroShotPredictor(stgcn_model, zsl_model, label_embeddings, calibration)
