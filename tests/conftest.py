@@ -7,30 +7,55 @@ import pytest as _skeleton_pytest
 _SKELETON_SHARED = _skeleton_pathlib.Path(__file__).resolve().parents[2] / "shared"
 
 
+# --- the read-only data beside the project (../shared) -----------------------------------------
+import os as _shared_os  # noqa: E402
+import pathlib as _shared_pathlib  # noqa: E402
+
+import pytest as _shared_pytest  # noqa: E402
+
+#: Values of ``CI`` that mean "running under continuous integration" (GitHub and most CI
+#: services set ``CI=true``).
+_CI_TRUE = {"1", "true", "yes"}
+
+
+def running_under_ci() -> bool:
+    return _shared_os.environ.get("CI", "").strip().lower() in _CI_TRUE
+
+
+def require_shared(path: _shared_pathlib.Path, what: str) -> _shared_pathlib.Path:
+    """``path`` (a file or folder of ../shared) when it exists. Otherwise the test skips, or,
+    under CI (``CI=true``), fails: CI must run the parity and real-data tests, never pass
+    because their data is missing."""
+    if path.exists():
+        return path
+    message = f"{what}: {path} is not available"
+    if running_under_ci():
+        _shared_pytest.fail(f"{message}, and CI={_shared_os.environ['CI']} requires it")
+    _shared_pytest.skip(message)
+
+
+# --- skeleton data layer fixtures, continued --------------------------------------------------
 @_skeleton_pytest.fixture(scope="session")
 def skeleton_ntu_samples() -> _skeleton_pathlib.Path:
-    """The real NTU ``.skeleton`` files in /work/shared (skips when absent)."""
+    """The real NTU ``.skeleton`` files in /work/shared (see ``require_shared``)."""
     path = _SKELETON_SHARED / "data" / "ntu_samples"
-    if not (path / "SOURCES.md").is_file():
-        _skeleton_pytest.skip(f"{path} is not available")
+    require_shared(path / "SOURCES.md", "the real NTU samples")
     return path
 
 
 @_skeleton_pytest.fixture(scope="session")
 def skeleton_msr_root() -> _skeleton_pathlib.Path:
-    """The MSR Action3D release in /work/shared (skips when absent)."""
+    """The MSR Action3D release in /work/shared (see ``require_shared``)."""
     path = _SKELETON_SHARED / "data" / "real" / "MSRAction3D"
-    if not (path / "real_world_coordinates").is_dir():
-        _skeleton_pytest.skip(f"{path} is not available")
+    require_shared(path / "real_world_coordinates", "the MSR Action3D release")
     return path
 
 
 @_skeleton_pytest.fixture(scope="session")
 def skeleton_utkinect_root() -> _skeleton_pathlib.Path:
-    """The UTKinect-Action3D release in /work/shared (skips when absent)."""
+    """The UTKinect-Action3D release in /work/shared (see ``require_shared``)."""
     path = _SKELETON_SHARED / "data" / "real" / "UTKinect"
-    if not (path / "joints" / "actionLabel.txt").is_file():
-        _skeleton_pytest.skip(f"{path} is not available")
+    require_shared(path / "joints" / "actionLabel.txt", "the UTKinect-Action3D release")
     return path
 
 
@@ -298,19 +323,17 @@ def ntu_models(tmp_path_factory: _tiny_pytest.TempPathFactory):
 
 @_tiny_pytest.fixture(scope="session")
 def msr_models(tmp_path_factory: _tiny_pytest.TempPathFactory):
-    """A kinect-v1 variant trained on MSR Action3D files (skips when they are absent)."""
+    """A kinect-v1 variant trained on MSR Action3D files (see ``require_shared``)."""
     from test_inference import MSR_DIR, msr_model_set
 
-    if not MSR_DIR.is_dir():
-        _tiny_pytest.skip(f"{MSR_DIR} is not available")
+    require_shared(MSR_DIR, "the MSR Action3D recordings")
     return msr_model_set(tmp_path_factory.mktemp("msr_models"))
 
 
 @_tiny_pytest.fixture(scope="session")
 def ntu_files() -> list[_tiny_pathlib.Path]:
-    """The first four real NTU sample files (skips when they are absent)."""
+    """The first four real NTU sample files (see ``require_shared``)."""
     from test_inference import NTU_SAMPLES
 
-    if not NTU_SAMPLES.is_dir():
-        _tiny_pytest.skip(f"{NTU_SAMPLES} is not available")
+    require_shared(NTU_SAMPLES, "the real NTU samples")
     return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]

@@ -8,7 +8,8 @@ batch and the ranks' shards of a step are the samples one process would batch, w
 synchronised batch norm (PortableSyncBatchNorm on the CPU) so that the normalisation statistics
 are the global batch's too, and dropout off (its masks are random per rank). The training set
 has an even size, so no sample is repeated to pad the last batch. What remains is float
-summation order, hence a tolerance.
+summation order: the first step is compared within its rounding bound, the end of training within
+that bound grown over the steps (see STEP_TOLERANCE and GROWTH).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class _Recorder:
     def __init__(self) -> None:
         self.train_items: list[list[int]] = []  # per epoch, the dataset items this rank trained on
         self._current: list[int] = []
-        self.first_step: list[torch.Tensor] | None = None
+        self.first_step: list[torch.Tensor] | None = None  # the parameters after it
+        self.first_grads: list[torch.Tensor] | None = None  # the gradients it applied
         self.saves = 0
         self.info_lines: list[str] = []
 
@@ -92,9 +94,11 @@ class _Recorder:
             return collate(self, items)
 
         def recording_step(self: torch.optim.SGD, *args: Any, **kwargs: Any) -> Any:
+            params = [p for group in self.param_groups for p in group["params"]]
+            if recorder.first_grads is None:  # already averaged over the ranks by DDP
+                recorder.first_grads = [p.grad.detach().clone() for p in params]
             result = step(self, *args, **kwargs)
             if recorder.first_step is None:
-                params = [p for group in self.param_groups for p in group["params"]]
                 recorder.first_step = [p.detach().clone() for p in params]
             return result
 
@@ -176,6 +180,7 @@ def _rank_main(
     outcome.update(
         train_items=recorder.train_items,
         first_step=recorder.first_step,
+        first_grads=recorder.first_grads,
         saves=recorder.saves,
         info_lines=recorder.info_lines,
     )
@@ -252,14 +257,21 @@ def distributed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict
 
 @pytest.fixture(scope="module")
 def single_run() -> dict[str, Any]:
-    """The same training in this process, recording its first step the same way."""
+    """The same training in this process, recording its first step the same way (and the
+    initial weights, against which the end of training is measured)."""
+    initial: list[torch.Tensor] = []
+    first_grads: list[torch.Tensor] = []
     first_step: list[torch.Tensor] = []
     step = torch.optim.SGD.step
 
     def recording_step(self: torch.optim.SGD, *args: Any, **kwargs: Any) -> Any:
+        params = [p for group in self.param_groups for p in group["params"]]
+        if not initial:
+            initial.extend(p.detach().clone() for p in params)
+            first_grads.extend(p.grad.detach().clone() for p in params)
         result = step(self, *args, **kwargs)
         if not first_step:
-            first_step.extend(p.detach().clone() for g in self.param_groups for p in g["params"])
+            first_step.extend(p.detach().clone() for p in params)
         return result
 
     samples, sequences = data()
@@ -268,13 +280,13 @@ def single_run() -> dict[str, Any]:
             patch.delenv(name, raising=False)
         patch.setattr(torch.optim.SGD, "step", recording_step)
         model, result = train_stgcn(samples, sequences, SEEN, config())
-    return {"model": model, "result": result, "first_step": first_step}
-
-
-def _assert_states_close(left: dict, right: dict, **tolerance: float) -> None:
-    assert left.keys() == right.keys()
-    for key, value in left.items():
-        torch.testing.assert_close(value, right[key], msg=lambda m, k=key: f"{k}: {m}", **tolerance)
+    return {
+        "model": model,
+        "result": result,
+        "initial": initial,
+        "first_grads": first_grads,
+        "first_step": first_step,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,23 +368,106 @@ def test_weights_are_identical_across_ranks(distributed_run) -> None:
     )
 
 
+# How far the two runs may differ. One gradient entry of a global batch is a sum over its
+# (sample, body, frame, joint) positions; the ranks sum their halves and DDP adds the two, one
+# process sums all of them in one kernel: the same terms in another order. Reordering a float32
+# sum of n terms moves it by at most about n * eps of the terms' magnitude (Higham's bound for
+# recursive summation; typically ~sqrt(n) * eps, 8 eps here), taken relative to the norm of the
+# whole gradient because the gradients of conv biases followed by batch norm are pure rounding
+# noise around 0. The bound also covers a ReLU whose input lies within rounding of 0 and lands
+# on the other side in one run: that drops one of the ~1e6 gated activations of a step from the
+# backward pass, measured at 4.4e-4 of the gradient norm (the second step of this training).
+EPS32 = torch.finfo(torch.float32).eps
+
+
+def _summed_terms(settings: TrainConfig, joints: int = 25) -> int:
+    """Positions summed into one weight's gradient over a global batch, at the first block
+    (the widest sum)."""
+    return settings.batch_size * settings.max_bodies * settings.window * joints
+
+
+STEP_TOLERANCE = 2 * EPS32 * _summed_terms(config())  # 1.5e-3 of the gradient norm
+# After the first step the runs no longer start from the same weights: each later step adds at
+# most STEP_TOLERANCE of its gradient, and the steps after it amplify that difference (batch
+# norm over 8 samples, lr 0.05, momentum 0.9). Measured here: the flipped ReLU of the second step
+# (4.4e-4 of that step's gradient) ends as 1.5e-2 of the whole update after the third step, and
+# a one-ulp change of the first gradient ends either at 1e-6 or on that same 1.5e-2 branch (a
+# ReLU input of 2e-7 decides which). GROWTH bounds that amplification per step with a margin:
+# that branch needs 3.3 (its worst single tensor 1.7), and per-rank batch statistics, a real
+# difference, still end 5x beyond the resulting tolerance (0.09 of the update).
+GROWTH = 20
+
+
+def _vector(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.detach().double().flatten() for t in tensors])
+
+
+def test_first_step_gradients_match_one_process_on_the_same_global_batch(
+    distributed_run, single_run
+) -> None:
+    """The first step starts from the same weights on the same global batch: the averaged rank
+    gradients are the one-process gradients up to summation order."""
+    outcomes, _ = distributed_run
+    ddp, single = outcomes[0]["first_grads"], single_run["first_grads"]
+    norm = _vector(single).norm()
+    names = [name for name, _ in single_run["model"].named_parameters()]
+    assert len(ddp) == len(single) == len(names)
+    for name, left, right in zip(names, ddp, single, strict=True):
+        difference = (left.double() - right.double()).norm()
+        assert difference <= STEP_TOLERANCE * norm, (name, float(difference / norm))
+    assert (_vector(ddp) - _vector(single)).norm() <= STEP_TOLERANCE * norm
+
+
+def _end_of_training_differences(
+    state: dict[str, torch.Tensor], single_run: dict[str, Any]
+) -> dict[str, float]:
+    """Each parameter's distance from the one-process run, over the norm of that run's whole
+    update (final minus initial weights)."""
+    model = single_run["model"]
+    names = [name for name, _ in model.named_parameters()]
+    final = [model.state_dict()[name] for name in names]
+    update = (_vector(final) - _vector(single_run["initial"])).norm()
+    return {
+        name: float((state[name].double() - value.double()).norm() / update)
+        for name, value in zip(names, final, strict=True)
+    }
+
+
 def test_two_ranks_match_one_process_on_the_same_global_batches(
     distributed_run, single_run
 ) -> None:
     outcomes, _ = distributed_run
-    assert single_run["result"].num_train % WORLD == 0  # no padding: the same samples
-    for ddp, single in zip(outcomes[0]["first_step"], single_run["first_step"], strict=True):
-        torch.testing.assert_close(ddp, single, rtol=1e-5, atol=1e-6)
-    _assert_states_close(
-        outcomes[0]["state"], single_run["model"].state_dict(), rtol=1e-4, atol=1e-5
-    )
-    history, single_history = outcomes[0]["history"], single_run["result"].history
+    result = single_run["result"]
+    assert result.num_train % WORLD == 0  # no padding: the same samples
+    assert outcomes[0]["best_epoch"] == result.best_epoch
+    settings = config()
+    steps = -(-result.num_train // settings.batch_size) * (result.best_epoch + 1)
+    tolerance = STEP_TOLERANCE * steps * GROWTH  # behind the returned (best-epoch) weights
+    differences = _end_of_training_differences(outcomes[0]["state"], single_run)
+    worst = max(differences, key=differences.__getitem__)
+    assert differences[worst] <= tolerance, (worst, differences[worst], tolerance)
+    single_state = single_run["model"].state_dict()
+    for key, value in outcomes[0]["state"].items():
+        if key in differences:
+            continue
+        if not value.is_floating_point():  # batch counters
+            assert torch.equal(value, single_state[key]), key
+            continue
+        # Running statistics: moving averages of the batch statistics, as close as the weights.
+        relative = (value.double() - single_state[key].double()).norm() / value.double().norm()
+        assert relative <= tolerance, (key, float(relative))
+    history, single_history = outcomes[0]["history"], result.history
     assert history["epoch"].tolist() == [0, 1]
-    np.testing.assert_allclose(history["train_loss"], single_history["train_loss"], rtol=1e-4)
+    # A mean loss moves, relative to itself, no more than the weights relative to their update.
+    np.testing.assert_allclose(history["train_loss"], single_history["train_loss"], rtol=tolerance)
     assert history["train_acc"].tolist() == single_history["train_acc"].tolist()
     assert history["val_acc"].tolist() == single_history["val_acc"].tolist()
-    assert outcomes[0]["best_epoch"] == single_run["result"].best_epoch
     assert outcomes[0]["model_class"] == "BatchNorm1d"  # a plain ST-GCN comes back
+    # The tolerance still separates a real difference: per-rank batch statistics (the same
+    # training without synchronised batch norm, one epoch = the best epoch's weights here).
+    assert result.best_epoch == 0
+    unsynced = _end_of_training_differences(outcomes[0]["unsynced_state"], single_run)
+    assert max(unsynced.values()) > tolerance, max(unsynced.values())
 
 
 def test_only_rank_zero_writes_checkpoints_and_logs_progress(distributed_run) -> None:

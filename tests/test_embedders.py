@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_shared
 
 from pose_zsl.text.embedders import (
     LABEL_EMBEDDING_COLUMNS,
@@ -54,9 +55,7 @@ def minilm(network_attempts) -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="module")
 def tiny_sent2vec_path() -> Path:
-    if not TINY_BIGRAM.is_file():
-        pytest.skip(f"{TINY_BIGRAM} not found")
-    return TINY_BIGRAM
+    return require_shared(TINY_BIGRAM, "the tiny Sent2Vec model")
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shared
 
 from pose_zsl.models.graph import (
     PARTITIONS,
@@ -160,8 +161,7 @@ def test_ntu_degrees_give_reference_weights() -> None:
 
 def test_spatial_partition_equals_reference_fixture() -> None:
     path = FIXTURES / "graph_A.pt"
-    if not path.exists():
-        pytest.skip(f"fixture absent: {path}")
+    require_shared(path, "the reference ST-GCN graph")
     reference = torch.load(path, weights_only=True).numpy()
     np.testing.assert_array_equal(build_adjacency("ntu-rgb+d", "spatial"), reference)
     assert not np.array_equal(

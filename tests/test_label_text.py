@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from conftest import require_shared
 
 from pose_zsl.text.label_text import PHRASE_FIXES, class_texts, readable_phrase
 
@@ -70,8 +71,7 @@ def test_generic_rules_match_the_fixture_phrases():
     """The Sent2Vec fixture lists the 120 names reduced by the same generic rules, written
     independently: every name without an explicit fix must come out identical."""
     path = SHARED / "fixtures" / "sent2vec" / "sentences.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+    require_shared(path, "the Sent2Vec fixture phrases")
     expected = json.loads(path.read_text(encoding="utf-8"))[:120]
     names = ntu120_names()
     assert [readable_phrase(n, use_fixes=False) for n in names] == expected

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from pose_zsl.text.sent2vec import (
     FASTTEXT_MAGIC,
@@ -25,8 +26,7 @@ MODELS = ("tiny_unigram", "tiny_bigram")
 
 @pytest.fixture(scope="module")
 def fixture_dir() -> Path:
-    if not (FIXTURES / "tiny_bigram.bin").is_file():
-        pytest.skip(f"Sent2Vec fixtures not found under {FIXTURES}")
+    require_shared(FIXTURES / "tiny_bigram.bin", "the Sent2Vec fixtures")
     return FIXTURES
 
 

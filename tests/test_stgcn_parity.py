@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import require_shared
 
 from pose_zsl.models.graph import build_adjacency
 from pose_zsl.models.stgcn import STGCN
@@ -19,9 +20,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures" / "stgcn"
 ATOL, RTOL = 1e-5, 1e-4
 
-pytestmark = pytest.mark.skipif(
-    not (FIXTURES / "reference_state_dict.pt").exists(), reason=f"fixtures absent: {FIXTURES}"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def _fixtures_present() -> None:
+    require_shared(FIXTURES / "reference_state_dict.pt", "the ST-GCN parity fixtures")
 
 
 def _load(name: str) -> object:
