@@ -54,3 +54,37 @@ class MlflowRunNameHooks:
             return
         environment = run_params.get("env") or "local"
         mlflow.set_tag("mlflow.runName", f"{pipelines} @ {environment}")
+
+
+class EffectiveConfigParamsHooks:
+    """Logs the effective training configs (presets with their overrides) as MLflow parameters
+    ``effective_stgcn_config.<field>`` and ``effective_head_configs.<head>.<field>``, beside
+    kedro-mlflow's raw ``stgcn_training.*`` / ``zsl_training.*``: the raw ones show only what
+    the YAML overrides, not the epochs or learning rates a preset supplies. The full configs
+    are also JSON artefacts (catalog entries of the same names).
+
+    Logs only into a run kedro-mlflow started (none under torchrun ranks other than 0, none for
+    untracked pipelines).
+    """
+
+    DATASETS = ("effective_stgcn_config", "effective_head_configs")
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        for name in self.DATASETS:
+            if name in outputs:
+                mlflow.log_params(_flatten(outputs[name], f"{name}."))
+
+
+def _flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

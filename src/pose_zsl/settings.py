@@ -5,9 +5,14 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from pose_zsl.hooks import MlflowRunNameHooks, RankZeroWritesHooks, process_rank
+from pose_zsl.hooks import (
+    EffectiveConfigParamsHooks,
+    MlflowRunNameHooks,
+    RankZeroWritesHooks,
+    process_rank,
+)
 
-HOOKS = (RankZeroWritesHooks(), MlflowRunNameHooks())
+HOOKS = (RankZeroWritesHooks(), MlflowRunNameHooks(), EffectiveConfigParamsHooks())
 # Under torchrun only rank 0 tracks the run in MLflow.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") if process_rank() != 0 else ()
 

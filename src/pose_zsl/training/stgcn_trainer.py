@@ -31,7 +31,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,6 +266,61 @@ class TrainConfig:
         return self.lr * self.lr_gamma**passed
 
 
+#: Schedule presets, chosen by ``stgcn_training.preset``. A preset fixes every field except
+#: :data:`PRESET_INDEPENDENT_FIELDS`: the schedule, the input windows, the architecture, the
+#: validation hold-out and the CPU thread count of the machine profile it was made for.
+TRAIN_PRESETS: dict[str, Callable[..., TrainConfig]] = {
+    "paper": TrainConfig.paper,
+    "synthetic": TrainConfig.small_cpu,
+}
+
+#: Fields no preset sets (where and how a run executes, which protocol it trains on): the base
+#: parameters may give them for every environment without changing what a preset trains.
+PRESET_INDEPENDENT_FIELDS = frozenset(
+    {
+        "protocol",
+        "device",
+        "precision",
+        "compile",
+        "channels_last",
+        "num_workers",
+        "eval_batch_size",
+        "sync_batchnorm",
+        "distributed_timeout_s",
+        "seed",
+        "checkpoint_dir",
+    }
+)
+
+#: Keys of the ``stgcn_training`` parameters that are not TrainConfig fields.
+PARAMETER_ONLY_KEYS = frozenset({"preset", "checkpoint_root"})
+
+
+def train_config_from_params(params: Mapping[str, Any]) -> TrainConfig:
+    """The effective TrainConfig of the ``stgcn_training`` parameters: the preset named by
+    ``params["preset"]`` (:data:`TRAIN_PRESETS`) with every other key, a TrainConfig field,
+    laid over it. ``checkpoint_root`` is the pipeline's folder, not part of the config."""
+    if "preset" not in params:
+        raise ValueError(
+            f"stgcn_training.preset is missing; set it to one of {sorted(TRAIN_PRESETS)}"
+        )
+    preset = params["preset"]
+    if preset not in TRAIN_PRESETS:
+        raise ValueError(
+            f"stgcn_training.preset={preset!r} is not a known preset; known presets: "
+            f"{sorted(TRAIN_PRESETS)}"
+        )
+    overrides = {k: v for k, v in params.items() if k not in PARAMETER_ONLY_KEYS}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown stgcn_training parameters {unknown}; known: "
+            f"{sorted(known | PARAMETER_ONLY_KEYS)}"
+        )
+    return TRAIN_PRESETS[preset](**overrides)
+
+
 @dataclass
 class TrainingResult:
     """What a training run produced besides the model (which holds the best epoch's weights)."""
@@ -444,11 +499,17 @@ def _resolve_layout(samples: pd.DataFrame, layout: str | None) -> str:
     return layout
 
 
-def _fingerprint(sample_ids: Sequence[str]) -> str:
+def _fingerprint(store: SequenceStore, positions: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of what a model learns from, in sample order: each sequence's id, shape and
+    float32 values, and its label. Data regenerated under the same sample ids gets another
+    fingerprint, so a checkpoint trained on the old values is not resumed."""
     digest = hashlib.sha256()
-    for sample_id in sample_ids:
-        digest.update(sample_id.encode())
+    for position, label in zip(positions.tolist(), labels.tolist(), strict=True):
+        digest.update(store.ids[position].encode())
         digest.update(b"\0")
+        digest.update(np.asarray(store.shape(position), dtype="<i8").tobytes())
+        digest.update(int(label).to_bytes(8, "little", signed=True))
+        digest.update(np.ascontiguousarray(store[position], dtype="<f4"))
     return digest.hexdigest()
 
 
@@ -778,8 +839,8 @@ def train_stgcn(
     identity = {
         "class_ids": class_ids,
         "layout": layout,
-        "train_ids": _fingerprint(train_ids),
-        "val_ids": _fingerprint(val_ids),
+        "train_samples": _fingerprint(store, positions[train_items], labels[train_items]),
+        "val_samples": _fingerprint(store, positions[val_items], labels[val_items]),
     }
     learning_settings = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_FIELDS}
     ctx.check_same((identity, learning_settings), "the training samples and settings")
