@@ -43,18 +43,29 @@ def per_split(template: Pipeline, parameters: str) -> Pipeline:
 
 def per_variant(template_for_head: Callable[[str], Pipeline], parameters: str) -> Pipeline:
     """One copy of the head's template per variant, namespaced ``<split>.<head>.<embedding>``,
-    reading its split's features and classes and the variant's label embeddings."""
+    reading its split's features and classes, the variant's label embeddings and, where the
+    template reads them, its split's calibration samples and calibration features."""
+
+    def split_inputs(template: Pipeline, split: str, embedding: str) -> dict[str, str]:
+        optional = {
+            "calibration_samples": f"{split}.calibration_samples",
+            "calibration_features": f"{split}.calibration_features",
+        }
+        return {
+            "features": f"{split}.features",
+            "split_classes": f"{split}.split_classes",
+            "label_embeddings": f"label_embeddings_{embedding}",
+            **{name: full for name, full in optional.items() if name in template.inputs()},
+        }
+
     copies = (
         Pipeline(
-            template_for_head(head),
+            template,
             namespace=f"{split}.{head}.{embedding}",
-            inputs={
-                "features": f"{split}.features",
-                "split_classes": f"{split}.split_classes",
-                "label_embeddings": f"label_embeddings_{embedding}",
-            },
+            inputs=split_inputs(template, split, embedding),
             parameters={parameters},
         )
         for split, head, embedding in variants()
+        for template in [template_for_head(head)]
     )
     return sum(copies, Pipeline([]))

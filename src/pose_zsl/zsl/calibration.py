@@ -1,16 +1,31 @@
-"""Choosing the calibrated-stacking constant without touching unseen classes.
+"""Choosing the calibrated-stacking constant on an honest proxy, without unseen classes.
 
 Calibrated stacking (Chao et al. 2016) subtracts a constant ``gamma`` from every seen-class score
 so that GZSL predictions are not swamped by the seen classes. ``gamma`` must be chosen without
-unseen-class data: a second head is trained on the seen classes minus a *pseudo-unseen* subset,
-scored on validation samples of all seen classes, and ``gamma`` is the value maximising the
-harmonic mean H with the pseudo-unseen classes playing the unseen role. The chosen value is then
-applied to the real head's test scores (:func:`pose_zsl.zsl.metrics.gzsl_metrics`).
+unseen-class data, so a proxy zero-shot problem is built inside the seen classes, once per split
+(:func:`calibration_partition`): the split's *pseudo-unseen* seen classes play the unseen ones,
+and the other seen classes' training samples are divided, stratified by class, into ``fit`` and
+``holdout`` samples. For the proxy to behave like the real problem, nothing that tunes ``gamma``
+may have seen the samples it is tuned on, and no pseudo-unseen class may have been learnt:
+
+* a *calibration ST-GCN* (the split's recipe) is trained on the ``fit`` samples only, so the
+  pseudo-unseen classes are as new to its features as the unseen classes are to the real one;
+* a *calibration head* (the variant's kind and settings) is trained on that backbone's features
+  of the ``fit`` samples, with the seen classes as candidates;
+* ``gamma`` is the value maximising H on the ``holdout`` samples (playing "seen") and the
+  ``pseudo_unseen`` samples (playing "unseen"), which neither of the two networks saw
+  (:func:`choose_calibration`), and is then applied to the real head's test scores
+  (:func:`pose_zsl.zsl.metrics.gzsl_metrics`).
+
+:func:`assert_calibration_roles` is the leakage guard of every step: it re-checks the samples a
+step is about to use against the partition, the samples table and the split's classes. True
+unseen classes and test samples appear nowhere in the proxy.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -132,7 +147,10 @@ def choose_calibration(
     chosen = best.loc[best["gamma"].abs().idxmin()]
     logger.info(
         "calibrated stacking: gamma %.6g gives validation S %.2f U %.2f H %.2f (%d candidates)",
-        chosen["gamma"], chosen["seen_acc"], chosen["unseen_acc"], chosen["harmonic_mean"],
+        chosen["gamma"],
+        chosen["seen_acc"],
+        chosen["unseen_acc"],
+        chosen["harmonic_mean"],
         len(sweep),
     )
     return CalibrationChoice(
@@ -142,3 +160,250 @@ def choose_calibration(
         harmonic_mean=float(chosen["harmonic_mean"]),
         sweep=sweep,
     )
+
+
+# -- the proxy problem: partition, class table, leakage guard --------------------------------
+
+#: Roles of the calibration partition: ``fit`` trains the calibration ST-GCN and head,
+#: ``holdout`` (seen classes) and ``pseudo_unseen`` samples choose ``gamma``.
+CALIBRATION_ROLES: tuple[str, ...] = ("fit", "holdout", "pseudo_unseen")
+CALIBRATION_COLUMNS: tuple[str, ...] = ("sample_id", "action_id", "role")
+#: Roles of the samples ``gamma`` is chosen on.
+CHOICE_ROLES: frozenset[str] = frozenset({"holdout", "pseudo_unseen"})
+
+
+def split_class_roles(split_classes: pd.DataFrame) -> tuple[list[int], list[int], list[int]]:
+    """Sorted (seen, unseen, pseudo-unseen) action ids of one split's class table."""
+    missing = [c for c in ("action_id", "role", "pseudo_unseen") if c not in split_classes]
+    if missing:
+        raise ValueError(f"the split's class table lacks the columns {missing}")
+
+    def ids(mask: pd.Series) -> list[int]:
+        return sorted(int(i) for i in split_classes.loc[mask, "action_id"])
+
+    seen = ids(split_classes["role"] == "seen")
+    unseen = ids(split_classes["role"] == "unseen")
+    pseudo = ids(split_classes["pseudo_unseen"].fillna(False).astype(bool))
+    if set(pseudo) - set(seen):
+        raise ValueError(
+            f"pseudo-unseen classes {sorted(set(pseudo) - set(seen))} are not seen classes"
+        )
+    return seen, unseen, pseudo
+
+
+def holdout_count(num_samples: int, fraction: float) -> int:
+    """Samples of one class held out: ``round(fraction * n)``, at least 1 and at most ``n - 1``
+    when the class has 2 or more samples (so every class is both fitted and checked), else 0."""
+    if num_samples < 2:
+        return 0
+    return min(num_samples - 1, max(1, math.floor(fraction * num_samples + 0.5)))
+
+
+def calibration_partition(
+    samples: pd.DataFrame,
+    split_classes: pd.DataFrame,
+    *,
+    protocol: str,
+    holdout_fraction: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Divide one split's seen-class training samples into the calibration roles.
+
+    Every sample of a seen class in ``samples[protocol] == "train"`` gets exactly one role:
+    ``pseudo_unseen`` if its class is one of the split's pseudo-unseen classes, otherwise
+    ``holdout`` for ``holdout_count(n, holdout_fraction)`` of the ``n`` samples of its class
+    (drawn with ``numpy.random.default_rng([seed, action_id])`` over the samples sorted by id, so
+    the result depends neither on the table's row order nor on the other classes) and ``fit``
+    for the rest. Unseen classes and test samples get no row.
+
+    Returns:
+        Columns sample_id (string), action_id (int64), role (string), sorted by sample_id.
+
+    Raises:
+        ValueError: ``holdout_fraction`` outside (0, 1), a split without pseudo-unseen classes,
+            a seen class without training samples, duplicate sample ids or missing columns.
+    """
+    if not 0.0 < float(holdout_fraction) < 1.0:
+        raise ValueError(
+            f"calibration_holdout must be in (0, 1) (the share of each seen class's training "
+            f"samples kept to choose the calibration), got {holdout_fraction!r}"
+        )
+    missing = [c for c in ("sample_id", "action_id", protocol) if c not in samples.columns]
+    if missing:
+        raise ValueError(f"the samples table lacks the columns {missing}")
+    seen, _, pseudo = split_class_roles(split_classes)
+    if not pseudo:
+        raise ValueError(
+            "the split has no pseudo-unseen classes to calibrate on; set num_pseudo_unseen >= 1"
+        )
+    is_train = samples[protocol].astype("string").eq("train").fillna(False).astype(bool)
+    rows = samples.loc[is_train & samples["action_id"].isin(seen), ["sample_id", "action_id"]]
+    rows = rows.astype({"sample_id": "string"}).sort_values("sample_id", kind="stable")
+    duplicated = rows["sample_id"][rows["sample_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"duplicate sample ids in the samples table, e.g. {list(duplicated[:5])}")
+    actions = rows["action_id"].to_numpy(dtype=np.int64)
+    absent = sorted(set(seen) - set(actions.tolist()))
+    if absent:
+        raise ValueError(f"seen classes {absent} have no {protocol!r} training samples")
+    roles = np.where(np.isin(actions, pseudo), "pseudo_unseen", "fit").astype(object)
+    for action in sorted(set(seen) - set(pseudo)):
+        members = np.flatnonzero(actions == action)
+        order = np.random.default_rng([int(seed), action]).permutation(len(members))
+        roles[members[order[: holdout_count(len(members), float(holdout_fraction))]]] = "holdout"
+    return pd.DataFrame(
+        {
+            "sample_id": rows["sample_id"].to_numpy(),
+            "action_id": actions,
+            "role": pd.array(roles, dtype="string"),
+        }
+    ).astype({"sample_id": "string"})
+
+
+def calibration_classes(split_classes: pd.DataFrame) -> pd.DataFrame:
+    """The proxy problem's class table, in the split table's columns.
+
+    The split's seen classes minus the pseudo-unseen ones are "seen", the pseudo-unseen ones are
+    "unseen", the true unseen classes are left out, and the split is named
+    ``<split>_calibration`` (so its ST-GCN checkpoints live apart from the split's own).
+    """
+    seen, _, pseudo = split_class_roles(split_classes)
+    names = split_classes["split"].unique()
+    if len(names) != 1:
+        raise ValueError(f"split_classes must describe one split, got {list(names)}")
+    rows = split_classes[split_classes["action_id"].isin(seen)].copy()
+    is_pseudo = rows["action_id"].isin(pseudo)
+    rows["role"] = np.where(is_pseudo, "unseen", "seen")
+    rows["pseudo_unseen"] = False
+    rows["split"] = f"{names[0]}_calibration"
+    return rows.reset_index(drop=True)
+
+
+def _indexed_partition(calibration_samples: pd.DataFrame, pseudo: list[int]) -> pd.DataFrame:
+    """The partition indexed by sample_id, after checking it is one (roles, uniqueness, and
+    pseudo-unseen classes exactly in the pseudo_unseen role)."""
+    missing = [c for c in CALIBRATION_COLUMNS if c not in calibration_samples.columns]
+    if missing:
+        raise ValueError(f"the calibration samples table lacks the columns {missing}")
+    table = calibration_samples.astype({"sample_id": "string"})
+    duplicated = table["sample_id"][table["sample_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            "leakage guard: samples with more than one calibration role, e.g. "
+            f"{list(duplicated[:5])}"
+        )
+    unknown = sorted(set(table["role"].astype(str)) - set(CALIBRATION_ROLES))
+    if unknown:
+        raise ValueError(f"unknown calibration roles {unknown}; expected {CALIBRATION_ROLES}")
+    is_pseudo_class = table["action_id"].isin(pseudo).to_numpy()
+    is_pseudo_role = (table["role"] == "pseudo_unseen").to_numpy(dtype=bool)
+    if (is_pseudo_class & ~is_pseudo_role).any():
+        bad = sorted(set(table.loc[is_pseudo_class & ~is_pseudo_role, "action_id"].astype(int)))
+        raise ValueError(
+            f"leakage guard: the calibration partition puts samples of the pseudo-unseen classes "
+            f"{bad} in the fit or holdout role; they must stay unknown to the calibration models"
+        )
+    if (is_pseudo_role & ~is_pseudo_class).any():
+        bad = sorted(set(table.loc[is_pseudo_role & ~is_pseudo_class, "action_id"].astype(int)))
+        raise ValueError(
+            f"the calibration partition gives the pseudo_unseen role to classes {bad}, which "
+            "are not the split's pseudo-unseen classes"
+        )
+    return table.set_index("sample_id")
+
+
+def assert_calibration_roles(
+    sample_ids: Iterable[str],
+    allowed_roles: Iterable[str],
+    calibration_samples: pd.DataFrame,
+    truth: pd.DataFrame,
+    split_classes: pd.DataFrame,
+    *,
+    split_column: str,
+    where: str,
+) -> None:
+    """Leakage guard: raise ValueError unless every sample is a calibration sample of an
+    allowed role.
+
+    Args:
+        sample_ids: the samples a calibration step is about to use.
+        allowed_roles: the roles it may use (``{"fit"}`` to train, :data:`CHOICE_ROLES` to
+            choose ``gamma``, all of :data:`CALIBRATION_ROLES` to extract features).
+        calibration_samples: the split's partition (:func:`calibration_partition`).
+        truth: each sample's real ``action_id`` and protocol split (column ``split_column``): the
+            samples table, or a feature table copied from it.
+        split_classes: the split's class table.
+        split_column: the protocol split column of ``truth``.
+        where: what the samples are, for the message.
+
+    Raises:
+        ValueError: a sample of a true unseen class, of a class foreign to the split, outside
+            the protocol's training split, outside the partition, of a role not allowed here, or
+            whose class differs between the partition and ``truth``; or a malformed partition.
+    """
+    allowed = set(allowed_roles)
+    if not allowed or allowed - set(CALIBRATION_ROLES):
+        raise ValueError(f"allowed_roles must be among {CALIBRATION_ROLES}, got {sorted(allowed)}")
+    seen, unseen, pseudo = split_class_roles(split_classes)
+    table = _indexed_partition(calibration_samples, pseudo)
+    for column in ("sample_id", "action_id", split_column):
+        if column not in truth.columns:
+            raise ValueError(f"the table checked for {where} lacks the column {column!r}")
+    facts = truth.astype({"sample_id": "string"}).drop_duplicates("sample_id")
+    facts = facts.set_index("sample_id")
+    ids = pd.Index([str(s) for s in sample_ids], dtype="string")
+
+    def examples(mask: np.ndarray) -> list[str]:
+        return [str(s) for s in ids[mask][:5]]
+
+    absent = ids.difference(facts.index)
+    if len(absent):
+        raise ValueError(
+            f"leakage guard: {where} include {len(absent)} sample ids absent from the samples "
+            f"table, e.g. {[str(s) for s in absent[:5]]}"
+        )
+    rows = facts.loc[ids]
+    actions = rows["action_id"].to_numpy(dtype=np.int64, na_value=-1)
+    leaked = np.isin(actions, unseen)
+    if leaked.any():
+        raise ValueError(
+            f"leakage guard: {where} include samples of the unseen classes "
+            f"{sorted(set(actions[leaked].tolist()))} (e.g. {examples(leaked)}); unseen classes "
+            "must never reach calibration"
+        )
+    foreign = ~np.isin(actions, seen)
+    if foreign.any():
+        raise ValueError(
+            f"leakage guard: {where} include samples of classes "
+            f"{sorted(set(actions[foreign].tolist()))} that are not seen classes of the split "
+            f"(e.g. {examples(foreign)})"
+        )
+    split = rows[split_column].astype("string").fillna("<missing>").to_numpy(dtype=object)
+    not_train = split != "train"
+    if not_train.any():
+        raise ValueError(
+            f"leakage guard: {where} include samples whose {split_column!r} split is "
+            f"{sorted(set(split[not_train].tolist()))}, not 'train' (e.g. {examples(not_train)}); "
+            "test samples must never reach calibration"
+        )
+    roles = table["role"].reindex(ids).astype(object).to_numpy()
+    outside = pd.isna(roles)
+    if outside.any():
+        raise ValueError(
+            f"leakage guard: {where} include {int(outside.sum())} samples outside the split's "
+            f"calibration partition, e.g. {examples(outside)}"
+        )
+    wrong = ~np.isin(roles.astype(str), sorted(allowed))
+    if wrong.any():
+        raise ValueError(
+            f"leakage guard: {where} include samples whose calibration role is "
+            f"{sorted(set(roles[wrong].tolist()))} (e.g. {examples(wrong)}); only "
+            f"{sorted(allowed)} may be used here"
+        )
+    recorded = table["action_id"].reindex(ids).to_numpy(dtype=np.int64, na_value=-1)
+    relabelled = recorded != actions
+    if relabelled.any():
+        raise ValueError(
+            f"leakage guard: {where} include samples whose class differs between the "
+            f"calibration partition and the samples table (e.g. {examples(relabelled)})"
+        )

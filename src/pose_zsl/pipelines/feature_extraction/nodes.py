@@ -36,3 +36,38 @@ def extract_split_features(
         batch_size=int(params["batch_size"]),
         device=params["device"],
     )
+
+
+def extract_calibration_features(
+    calibration_stgcn_model: dict,
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    calibration_samples: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """The calibration ST-GCN's features of the split's calibration samples (fit, holdout and
+    pseudo-unseen) and of nothing else: no test sample and no unseen class passes through it.
+
+    ``is_seen`` is relative to the calibration backbone: False for the pseudo-unseen classes.
+    """
+    from pose_zsl.zsl.calibration import (
+        CALIBRATION_ROLES,
+        assert_calibration_roles,
+        calibration_classes,
+    )
+
+    ids = calibration_samples["sample_id"].astype("string")
+    rows = samples[samples["sample_id"].astype("string").isin(ids)]
+    assert_calibration_roles(
+        rows["sample_id"],
+        CALIBRATION_ROLES,
+        calibration_samples,
+        samples,
+        split_classes,
+        split_column=calibration_stgcn_model["meta"]["protocol"],
+        where="the samples given to the calibration ST-GCN",
+    )
+    return extract_split_features(
+        calibration_stgcn_model, rows, sequences, calibration_classes(split_classes), params
+    )

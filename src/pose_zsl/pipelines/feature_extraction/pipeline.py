@@ -2,7 +2,7 @@ from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import per_split
 
-from .nodes import extract_split_features
+from .nodes import extract_calibration_features, extract_split_features
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,7 +20,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="features",
                 name="extract_features",
                 tags="gpu",
-            )
+            ),
+            node(
+                extract_calibration_features,
+                inputs=[
+                    "calibration_stgcn_model",
+                    "samples",
+                    "sequences",
+                    "split_classes",
+                    "calibration_samples",
+                    "params:feature_extraction",
+                ],
+                outputs="calibration_features",
+                name="extract_calibration_features",
+                tags="gpu",
+            ),
         ]
     )
     return per_split(template, "params:feature_extraction").tag("feature_extraction")

@@ -44,3 +44,22 @@ def select_splits(
     )
     per_slot = {slot: table[table["split"] == slot].reset_index(drop=True) for slot in SPLITS}
     return {"splits": table, "split_report": report, **per_slot}
+
+
+def partition_calibration_samples(
+    splits: pd.DataFrame, samples: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    """Each slot's calibration partition of its seen-class training samples, decided once per
+    split: ``fit`` / ``holdout`` (stratified by class) and ``pseudo_unseen``. Keys are slots."""
+    from pose_zsl.zsl.calibration import calibration_partition
+
+    return {
+        slot: calibration_partition(
+            samples,
+            splits[splits["split"] == slot],
+            protocol=params["protocol"],
+            holdout_fraction=float(params["calibration_holdout"]),
+            seed=int(params["seed"]),
+        )
+        for slot in SPLITS
+    }

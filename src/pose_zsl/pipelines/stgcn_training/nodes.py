@@ -40,14 +40,13 @@ def train_stgcn_on_seen_classes(
     the trainer selects by seen ids and its leakage guard re-checks the loader indices."""
     from pose_zsl.training.stgcn_trainer import (
         IncompatibleCheckpointError,
-        TrainConfig,
         stgcn_artifact,
+        train_config_from_params,
         train_stgcn,
     )
 
-    settings = dict(params)
-    checkpoint_root = settings.pop("checkpoint_root", None)
-    config = TrainConfig.from_dict(settings)
+    checkpoint_root = params["checkpoint_root"]
+    config = train_config_from_params(params)
     checkpoint_dir = Path(checkpoint_root) / split_name(split_classes) if checkpoint_root else None
     seen = seen_class_ids(split_classes)
     try:
@@ -59,6 +58,52 @@ def train_stgcn_on_seen_classes(
             samples, sequences, seen, config, checkpoint_dir=checkpoint_dir, fresh=True
         )
     return stgcn_artifact(model, result.artifact_meta()), result.history
+
+
+def effective_stgcn_config(params: dict[str, Any]) -> dict[str, Any]:
+    """The ST-GCN training config every split trains with (the preset and its overrides)."""
+    from pose_zsl.training.stgcn_trainer import train_config_from_params
+
+    return {"preset": params["preset"], **train_config_from_params(params).to_dict()}
+
+
+def calibration_fit_samples(
+    samples: pd.DataFrame, calibration_samples: pd.DataFrame
+) -> pd.DataFrame:
+    """The rows of ``samples`` whose calibration role is ``fit``."""
+    fit = calibration_samples.loc[calibration_samples["role"] == "fit", "sample_id"]
+    return samples[samples["sample_id"].astype("string").isin(fit.astype("string"))]
+
+
+def train_calibration_stgcn(
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    calibration_samples: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[dict, pd.DataFrame]:
+    """The split's calibration ST-GCN: the split's own recipe (this module's training node, so
+    the same effective config), trained on the ``fit`` calibration samples only.
+
+    Its classes are the split's seen classes minus the pseudo-unseen ones; its checkpoints live
+    in ``<checkpoint_root>/<split>_calibration``. Leakage guards: the samples handed to the
+    trainer are re-checked against the partition (fit role only: no holdout or pseudo-unseen
+    sample, no unseen class, no test sample), and the trainer's own guard re-checks what its
+    loaders read against this restricted table and the calibration classes.
+    """
+    from pose_zsl.zsl.calibration import assert_calibration_roles, calibration_classes
+
+    fit = calibration_fit_samples(samples, calibration_samples)
+    assert_calibration_roles(
+        fit["sample_id"],
+        {"fit"},
+        calibration_samples,
+        samples,
+        split_classes,
+        split_column=params["protocol"],
+        where="the calibration ST-GCN's training samples",
+    )
+    return train_stgcn_on_seen_classes(fit, sequences, calibration_classes(split_classes), params)
 
 
 def training_curves(stgcn_history: pd.DataFrame) -> tuple[dict, Figure]:

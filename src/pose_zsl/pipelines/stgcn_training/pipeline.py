@@ -2,7 +2,13 @@ from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import per_split
 
-from .nodes import stgcn_module, train_stgcn_on_seen_classes, training_curves
+from .nodes import (
+    effective_stgcn_config,
+    stgcn_module,
+    train_calibration_stgcn,
+    train_stgcn_on_seen_classes,
+    training_curves,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -14,6 +20,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["samples", "sequences", "split_classes", "params:stgcn_training"],
                 outputs=["stgcn_model", "stgcn_history"],
                 name="train_stgcn",
+                tags="gpu",
+            ),
+            node(
+                train_calibration_stgcn,
+                inputs=[
+                    "samples",
+                    "sequences",
+                    "split_classes",
+                    "calibration_samples",
+                    "params:stgcn_training",
+                ],
+                outputs=["calibration_stgcn_model", "calibration_stgcn_history"],
+                name="train_calibration_stgcn",
                 tags="gpu",
             ),
             node(
@@ -31,4 +50,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return per_split(template, "params:stgcn_training").tag("stgcn_training")
+    # one record of what every split trains with, after the preset (not per split: one config)
+    effective = Pipeline(
+        [
+            node(
+                effective_stgcn_config,
+                inputs="params:stgcn_training",
+                outputs="effective_stgcn_config",
+                name="resolve_stgcn_config",
+            )
+        ]
+    )
+    return (per_split(template, "params:stgcn_training") + effective).tag("stgcn_training")

@@ -1,8 +1,12 @@
 """Zero-shot head nodes: train one head per variant and choose its calibration constant.
 
 Only seen-class samples of the protocol's training split reach a head; unseen classes enter
-as label text only (as negatives, when configured). The calibration constant is chosen on a
-pseudo-unseen split *inside* the seen classes, with a second head that never saw those classes.
+as label text only (as negatives, when configured). The calibration constant is chosen on an
+honest proxy inside the seen classes (:mod:`pose_zsl.zsl.calibration`): a calibration head of
+the variant's kind and settings is trained on the split's calibration ST-GCN features of the
+``fit`` calibration samples (that backbone never saw the pseudo-unseen classes nor the
+``holdout`` samples), and the constant is chosen on the ``holdout`` and ``pseudo_unseen``
+samples, which neither the calibration backbone nor the calibration head saw.
 """
 
 from __future__ import annotations
@@ -42,11 +46,19 @@ def seen_training_rows(features: pd.DataFrame, seen: list[int]) -> pd.DataFrame:
 
 
 def _head_config(kind: str, params: dict[str, Any]) -> Any:
-    from pose_zsl.models.heads import config_from_dict
+    from pose_zsl.models.heads import head_config_from_params
 
-    values = dict(params.get(kind) or {})
-    values.setdefault("negatives_include_unseen", bool(params["negatives_include_unseen"]))
-    return config_from_dict(kind, values, preset=params.get("preset", "synthetic"))
+    return head_config_from_params(kind, params)
+
+
+def effective_head_configs(params: dict[str, Any]) -> dict[str, Any]:
+    """Every head's training config (the preset and its overrides), as the heads train."""
+    from dataclasses import asdict
+
+    from pose_zsl.models.heads import head_configs_from_params
+
+    configs = head_configs_from_params(params)
+    return {"preset": params["preset"], **{kind: asdict(c) for kind, c in configs.items()}}
 
 
 def _train(
@@ -89,6 +101,7 @@ def _train_variant(
         "embedder": str(label_embeddings["embedder"].iloc[0]),
         "seen_class_ids": seen,
         "unseen_class_ids": unseen_class_ids(split_classes),
+        "seed": int(params["seed"]),  # the evaluation's `seed` column reads it
     }
     return head_artifact(model, meta), history
 
@@ -130,36 +143,65 @@ HEAD_TRAINERS = {
 }
 
 
+def _calibration_rows(
+    calibration_features: pd.DataFrame, calibration_samples: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit rows, choice rows) of the calibration features, by each sample's calibration role:
+    ``fit`` trains the calibration head, ``holdout`` and ``pseudo_unseen`` choose the constant."""
+    from pose_zsl.zsl.calibration import CHOICE_ROLES
+
+    role_of = calibration_samples.astype({"sample_id": "string"}).set_index("sample_id")["role"]
+    roles = calibration_features["sample_id"].astype("string").map(role_of)
+    return (
+        calibration_features[(roles == "fit").to_numpy(dtype=bool)],
+        calibration_features[roles.isin(CHOICE_ROLES).to_numpy(dtype=bool)],
+    )
+
+
 def calibrate_head(
     zsl_model: dict,
-    features: pd.DataFrame,
+    calibration_features: pd.DataFrame,
+    calibration_samples: pd.DataFrame,
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Choose the calibrated-stacking constant on pseudo-unseen classes inside the seen set.
+    """Choose the calibrated-stacking constant on the split's pseudo-unseen proxy.
 
-    A head of the same kind and settings is trained on the seen classes minus the pseudo-unseen
-    ones (training split, minus a held-out part); the constant maximising H on the held-out
-    samples of those classes and all samples of the pseudo-unseen ones is returned. True
-    unseen classes appear nowhere: not as samples, not as candidates.
+    A head of the variant's kind and settings is trained on the calibration ST-GCN's features of
+    the ``fit`` calibration samples (seen classes minus the pseudo-unseen ones; candidates: the
+    seen classes); the constant maximising H on the ``holdout`` samples (playing seen) and the
+    ``pseudo_unseen`` samples (playing unseen) is returned. True unseen classes and test samples
+    appear nowhere: not as samples, not as candidates (the leakage guards re-check both sets).
     """
     from pose_zsl.models.heads import head_from_artifact, score
-    from pose_zsl.zsl.calibration import choose_calibration
+    from pose_zsl.zsl.calibration import (
+        CALIBRATION_ROLES,
+        CHOICE_ROLES,
+        assert_calibration_roles,
+        choose_calibration,
+        split_class_roles,
+    )
 
     kind = head_from_artifact(zsl_model, source="zsl_model").kind
-    seen = seen_class_ids(split_classes)
-    unseen = unseen_class_ids(split_classes)
-    pseudo = sorted(
-        int(i) for i in split_classes.loc[split_classes["pseudo_unseen"], "action_id"]
-    )
+    seen, unseen, pseudo = split_class_roles(split_classes)
     train_seen = [c for c in seen if c not in pseudo]
-    rows = seen_training_rows(features, seen)
-    rng = np.random.default_rng(int(params["seed"]))
-    held_out = rng.random(len(rows)) < float(params.get("calibration_holdout", 0.25))
-    is_pseudo = rows["action_id"].isin(pseudo).to_numpy()
-    fit_rows = rows[~is_pseudo & ~held_out]
-    val_rows = rows[is_pseudo | held_out]
+
+    def guard(rows: pd.DataFrame, roles: Any, where: str) -> None:
+        assert_calibration_roles(
+            rows["sample_id"],
+            roles,
+            calibration_samples,
+            calibration_features,
+            split_classes,
+            split_column="protocol_split",
+            where=where,
+        )
+
+    guard(calibration_features, CALIBRATION_ROLES, "the calibration features")
+    fit_rows, val_rows = _calibration_rows(calibration_features, calibration_samples)
+    guard(fit_rows, {"fit"}, "the calibration head's training samples")
+    guard(val_rows, CHOICE_ROLES, "the samples the calibration constant is chosen on")
     candidates = label_embeddings[label_embeddings["action_id"].isin(seen)]
     model, _ = _train(kind, fit_rows, candidates, train_seen, params)
     vectors, class_ids = class_embeddings(candidates)

@@ -2,7 +2,13 @@ from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import per_variant
 
-from .nodes import HEAD_TRAINERS, calibrate_head, head_curves, head_module
+from .nodes import (
+    HEAD_TRAINERS,
+    calibrate_head,
+    effective_head_configs,
+    head_curves,
+    head_module,
+)
 
 
 def head_template(head: str) -> Pipeline:
@@ -19,7 +25,8 @@ def head_template(head: str) -> Pipeline:
                 calibrate_head,
                 inputs=[
                     "zsl_model",
-                    "features",
+                    "calibration_features",
+                    "calibration_samples",
                     "label_embeddings",
                     "split_classes",
                     "params:zsl_training",
@@ -41,4 +48,15 @@ def head_template(head: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     """One zero-shot head per variant, namespaced ``<split>.<head>.<embedding>``."""
-    return per_variant(head_template, "params:zsl_training").tag("zsl_training")
+    # one record of what every head of a kind trains with, after the preset
+    effective = Pipeline(
+        [
+            node(
+                effective_head_configs,
+                inputs="params:zsl_training",
+                outputs="effective_head_configs",
+                name="resolve_head_configs",
+            )
+        ]
+    )
+    return (per_variant(head_template, "params:zsl_training") + effective).tag("zsl_training")
