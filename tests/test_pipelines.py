@@ -7,6 +7,7 @@ the real catalog, parameters, dataset factories and namespaces are exercised.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ TINY_PARAMETERS = {
         "lr_milestones": [1],
     },
     "zsl_training": {
+        "seed": 3,  # not the ST-GCN's 0: the metrics' seed column must tell them apart
         "devise": {"epochs": 5},
         "relation_net": {"episodes": 200, "lr_step": 100, "log_every": 50},
         "infonce": {"epochs": 5},
@@ -147,20 +149,78 @@ def test_zero_shot_grid_and_paper_tables(kedro_project: Path) -> None:
     metrics = pd.read_parquet(kedro_project / "data/08_reporting/metrics.parquet")
     for column in ("dataset", "split", "head", "embedding", "protocol", "metric", "value"):
         assert column in metrics.columns
+    for column in ("seed", "n", "ci_low", "ci_high"):
+        assert column in metrics.columns
     heads = metrics[metrics["head"] != "vanilla_stgcn"]
     variants = heads.groupby(["split", "head", "embedding"]).size()
     assert len(variants) == 3 * 3 * 2
     assert set(heads["protocol"]) == {"zsl", "gzsl", "gzsl_calibrated"}
-    assert metrics["value"].between(0, 100).all()
     vanilla = metrics[(metrics["head"] == "vanilla_stgcn") & (metrics["metric"] == "unseen_acc")]
     assert len(vanilla) == 3 and (vanilla["value"] == 0).all()
+    _check_counts_intervals_and_class_means(kedro_project, metrics)
 
     table1 = (kedro_project / "data/08_reporting/zsl_top1.md").read_text()
     table2 = (kedro_project / "data/08_reporting/gzsl.md").read_text()
     assert "| relation_net | learned |" in table1 and "| devise | random |" in table1
-    assert " / " in table2
+    cell = r"\d+\.\d \[\d+\.\d, \d+\.\d\]"  # 70.8 [52.6, 83.8]
+    assert re.search(rf"\| relation_net \| learned \| {cell} \|", table1), table1
+    assert "n = unseen test samples per split: nearest " in table1
+    assert re.search(rf"\| devise \| random \| {cell} / {cell} \|", table2), table2
     suh = (kedro_project / "data/08_reporting/gzsl_seen_unseen.md").read_text()
     assert "Calibrated" in suh
+
+
+def _check_counts_intervals_and_class_means(project: Path, metrics: pd.DataFrame) -> None:
+    """n, intervals, seeds and per-class means of the evaluation against what produced them."""
+    import torch
+
+    for split, rows in metrics.groupby("slot"):
+        features = pd.read_parquet(project / f"data/04_feature/features_{split}.parquet")
+        test = features[features["protocol_split"] == "test"]
+        unseen_test = int((~test["is_seen"]).sum())
+        zsl = rows[rows["protocol"] == "zsl"]
+        assert (zsl["n"] == unseen_test).all(), (split, unseen_test, zsl["n"].unique())
+        seen_acc = rows[rows["metric"] == "seen_acc"]
+        assert (seen_acc["n"] == len(test) - unseen_test).all()
+    # Every interval holds its value; only the collapse diagnostics have none.
+    bounded = metrics.dropna(subset=["ci_low", "ci_high"])
+    assert (bounded["ci_low"] <= bounded["value"]).all()
+    assert (bounded["value"] <= bounded["ci_high"]).all()
+    assert bounded["ci_low"].ge(0).all() and bounded["ci_high"].le(100).all()
+    unbounded = set(metrics.loc[metrics[["ci_low", "ci_high"]].isna().any(axis=1), "metric"])
+    assert unbounded == {"top_class_share", "prediction_entropy"}
+    # One row of each new kind per variant: 18 heads and 3 vanilla baselines (which have no
+    # calibration).
+    for protocol, metric, count in [
+        ("zsl", "top1_class_mean", 21),
+        ("gzsl", "unseen_acc_class_mean", 21),
+        ("gzsl", "harmonic_mean_class_mean", 21),
+        ("gzsl_calibrated", "harmonic_mean_class_mean", 18),
+        ("zsl", "top_class_share", 21),
+        ("zsl", "prediction_entropy", 21),
+    ]:
+        chosen = metrics[(metrics["protocol"] == protocol) & (metrics["metric"] == metric)]
+        assert len(chosen) == count, (protocol, metric, len(chosen))
+    # The GZSL per-class means are the means of the per-class accuracy table's rows.
+    indexed = metrics.set_index(["slot", "head", "embedding", "protocol", "metric"])
+    per_class = pd.read_parquet(
+        project / "data/08_reporting/per_class_furthest_devise_learned.parquet"
+    )
+    classes = pd.read_parquet(project / "data/05_model_input/split_classes_furthest.parquet")
+    unseen = set(classes.loc[classes["role"] == "unseen", "action_id"])
+    for metric, chosen in (
+        ("unseen_acc_class_mean", per_class["action_id"].isin(unseen)),
+        ("seen_acc_class_mean", ~per_class["action_id"].isin(unseen)),
+    ):
+        expected = per_class.loc[chosen, "accuracy"].mean()
+        value = indexed.loc[("furthest", "devise", "learned", "gzsl", metric), "value"]
+        assert value == pytest.approx(expected, rel=1e-12)  # the same hits, averaged alike
+    # The seed column is the one the head artefact records (the ST-GCN's for the baseline).
+    head = torch.load(project / "data/06_models/zsl_furthest_devise_learned.pt", weights_only=True)
+    assert head["meta"]["seed"] == TINY_PARAMETERS["zsl_training"]["seed"]
+    devise = metrics[(metrics["slot"] == "furthest") & (metrics["head"] == "devise")]
+    assert set(devise["seed"]) == {TINY_PARAMETERS["zsl_training"]["seed"]}
+    assert set(metrics.loc[metrics["head"] == "vanilla_stgcn", "seed"]) == {0}
 
 
 def test_model_export_saves_a_servable_predictor(kedro_project: Path) -> None:

@@ -203,10 +203,64 @@ def test_parameters_are_logged_flattened(tracked: TinyRun, run: Run) -> None:
     assert not wrong, f"logged vs configured values differ: {wrong}"
 
 
+def test_the_effective_training_configs_are_logged(
+    tracked: TinyRun, run: Run, client: MlflowClient, tmp_path: Path
+) -> None:
+    """The configs the models trained with, after the presets (the raw parameters show only
+    the overrides): JSON artefacts under ``config/``, flattened ``effective_*`` parameters, and
+    the same configs inside the trained ST-GCN and head artefacts."""
+    import json
+    from dataclasses import asdict
+
+    from pose_zsl.datasets import TorchArtifactDataset
+    from pose_zsl.models.heads import head_configs_from_params
+    from pose_zsl.training.stgcn_trainer import train_config_from_params
+
+    parameters = tiny_parameters(tracked.project)
+    stgcn = train_config_from_params(parameters["stgcn_training"]).to_dict()
+    heads = {
+        kind: asdict(config)
+        for kind, config in head_configs_from_params(parameters["zsl_training"]).items()
+    }
+    # the tiny environment's overrides and, from the synthetic preset, what no YAML file sets
+    assert (stgcn["epochs"], stgcn["cpu_threads"], stgcn["val_fraction"]) == (2, 1, 0.15)
+    assert (heads["relation_net"]["episodes"], heads["relation_net"]["lr"]) == (200, 0.002)
+
+    def artefact(name: str) -> dict[str, Any]:
+        copy = client.download_artifacts(run.info.run_id, f"config/{name}.json", str(tmp_path))
+        return json.loads(Path(copy).read_text())
+
+    assert artefact("effective_stgcn_config") == {"preset": "synthetic", **stgcn}
+    assert artefact("effective_head_configs") == {"preset": "synthetic", **heads}
+    logged = run.data.params
+    expected = {
+        **{f"effective_stgcn_config.{k}": str(v) for k, v in stgcn.items()},
+        **{
+            f"effective_head_configs.{kind}.{k}": str(v)
+            for kind, config in heads.items()
+            for k, v in config.items()
+        },
+    }
+    assert {k: logged.get(k) for k in expected} == expected
+
+    models = tracked.project / "data/06_models"
+    for split in SPLITS:
+        payload = TorchArtifactDataset(str(models / f"stgcn_{split}.pt")).load()
+        assert payload["meta"]["config"] == stgcn, split
+    for split, head, embedding in variants():
+        payload = TorchArtifactDataset(str(models / f"zsl_{split}_{head}_{embedding}.pt")).load()
+        assert payload["config"] == heads[head], (split, head, embedding)
+
+
 def test_metrics_of_every_variant_match_the_metrics_table(tracked: TinyRun, run: Run) -> None:
     table = pd.read_parquet(tracked.project / "data/08_reporting/metrics.parquet")
     triples = set(table[["split", "head", "embedding"]].itertuples(index=False, name=None))
     assert triples == set(variants()) | {(split, "vanilla_stgcn", "none") for split in SPLITS}
+    # one MLflow key per row: no two measurements of a run may share (and overwrite) a key
+    assert not table.duplicated(["split", "head", "embedding", "protocol", "metric"]).any()
+    assert {"top1_class_mean", "harmonic_mean_class_mean", "top_class_share"} <= set(
+        table["metric"]
+    )
     logged = run.data.metrics
     missing, wrong = [], {}
     for row in table.itertuples(index=False):

@@ -22,6 +22,17 @@ def markdown_table(frame: pd.DataFrame, float_format: str = "{:.2f}") -> str:
     return "\n".join([header, rule, *rows])
 
 
+def format_interval(value: float, low: float, high: float, digits: int = 1) -> str:
+    """``70.8 [52.6, 83.8]``; the bare value when the interval is missing (NaN), a dash for a
+    missing value."""
+    if pd.isna(value):
+        return "-"
+    text = f"{value:.{digits}f}"
+    if pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def metric_history(
     history: pd.DataFrame, step_column: str, columns: list[str]
 ) -> dict[str, list[dict[str, float]]]:
@@ -98,8 +109,12 @@ def joint_space_figure(
         colour = palette.get(int(class_id), "#555555")
         axis.scatter([x], [y], s=40 if int(class_id) in palette else 12, c=colour, marker="o")
         axis.annotate(
-            class_names[int(class_id)], (x, y), fontsize=8 if int(class_id) in palette else 5,
-            color=colour, xytext=(3, 3), textcoords="offset points",
+            class_names[int(class_id)],
+            (x, y),
+            fontsize=8 if int(class_id) in palette else 5,
+            color=colour,
+            xytext=(3, 3),
+            textcoords="offset points",
         )
     axis.set_title(title)
     axis.set_xticks([])
@@ -109,6 +124,16 @@ def joint_space_figure(
 
 
 _COLOURS = [
-    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
-    "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3",
+    "#e41a1c",
+    "#377eb8",
+    "#4daf4a",
+    "#984ea3",
+    "#ff7f00",
+    "#a65628",
+    "#f781bf",
+    "#999999",
+    "#66c2a5",
+    "#fc8d62",
+    "#8da0cb",
+    "#e78ac3",
 ]

@@ -36,6 +36,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from pose_zsl.zsl.stats import bootstrap_interval, weighted_accuracy, wilson_interval
+
 Average = Literal["sample", "class"]
 PROTOCOLS = ("zsl", "gzsl", "gzsl_calibrated")
 
@@ -205,9 +207,7 @@ def calibrated_stacking(
     seen = as_class_ids("seen_class_ids", seen_class_ids)
     matrix = np.array(scores, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != ids.size:
-        raise ValueError(
-            f"scores of shape {matrix.shape} do not match {ids.size} class_ids"
-        )
+        raise ValueError(f"scores of shape {matrix.shape} do not match {ids.size} class_ids")
     matrix[:, np.isin(ids, seen)] -= gamma
     return matrix
 
@@ -219,6 +219,28 @@ def _accuracy(hits: np.ndarray, labels: np.ndarray, average: Average) -> float:
         per_class = [hits[labels == c].mean() for c in np.unique(labels)]
         return float(100.0 * np.mean(per_class))
     raise ValueError(f"average must be 'sample' or 'class', got {average!r}")
+
+
+def _zsl_problem(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The unseen-class samples' scores among the unseen classes: ``(scores, labels, ids,
+    label_columns)``, as :func:`check_inputs` returns them."""
+    matrix, truth, ids, _ = check_inputs(scores, labels, class_ids)
+    unseen = np.unique(as_class_ids("unseen_class_ids", unseen_class_ids))
+    if unseen.size < 2:
+        raise ValueError(f"ZSL needs at least 2 unseen classes, got {unseen.tolist()}")
+    sub_scores, sub_ids = restrict_scores(matrix, ids, unseen)
+    rows = _require_samples(truth, unseen, "unseen")
+    sub_truth = truth[rows]
+    return sub_scores[rows], sub_truth, sub_ids, _columns_of(sub_ids, sub_truth)
+
+
+def _zsl_ks(ks: Sequence[int], num_classes: int) -> list[int]:
+    return [k for k in sorted(set(ks) | {1}) if k == 1 or k < num_classes]
 
 
 def zsl_metrics(
@@ -239,19 +261,37 @@ def zsl_metrics(
         ValueError: fewer than 2 unseen classes, an unseen class without test samples, or the
             errors of :func:`check_inputs`.
     """
-    matrix, truth, ids, _ = check_inputs(scores, labels, class_ids)
-    unseen = np.unique(as_class_ids("unseen_class_ids", unseen_class_ids))
-    if unseen.size < 2:
-        raise ValueError(f"ZSL needs at least 2 unseen classes, got {unseen.tolist()}")
-    sub_scores, sub_ids = restrict_scores(matrix, ids, unseen)
-    rows = _require_samples(truth, unseen, "unseen")
-    sub_truth = truth[rows]
-    columns = _columns_of(sub_ids, sub_truth)
-    result = {}
-    for k in sorted(set(ks) | {1}):
-        if k == 1 or k < sub_ids.size:
-            result[f"top{k}"] = float(100.0 * _hits(sub_scores[rows], columns, k).mean())
-    return result
+    sub_scores, _, sub_ids, columns = _zsl_problem(scores, labels, class_ids, unseen_class_ids)
+    return {
+        f"top{k}": float(100.0 * _hits(sub_scores, columns, k).mean())
+        for k in _zsl_ks(ks, sub_ids.size)
+    }
+
+
+def _gzsl_outcomes(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    unseen_class_ids: Iterable[int] | np.ndarray,
+    calibration: float,
+    ks: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """``(labels, seen ids, seen rows, unseen rows, top-1 hits, {k: hits of unseen rows})``."""
+    matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
+    seen, unseen = check_split(ids, seen_class_ids, unseen_class_ids)
+    if calibration != 0.0:
+        matrix = calibrated_stacking(matrix, ids, seen, calibration)
+    unseen_rows = _require_samples(truth, unseen, "unseen")
+    seen_rows = np.isin(truth, seen)
+    if not seen_rows.any():
+        raise ValueError("no seen-class test samples: seen accuracy and H need them")
+    hit_k = {
+        k: _hits(matrix[unseen_rows], columns[unseen_rows], k)
+        for k in sorted(set(ks) | {1})
+        if k == 1 or k < ids.size
+    }
+    return truth, seen, seen_rows, unseen_rows, _hits(matrix, columns, 1), hit_k
 
 
 def gzsl_metrics(
@@ -277,26 +317,113 @@ def gzsl_metrics(
         ValueError: seen/unseen sets overlapping or not covering ``class_ids``, no seen-class or
             no unseen-class test samples, or the errors of :func:`check_inputs`.
     """
-    matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
-    seen, unseen = check_split(ids, seen_class_ids, unseen_class_ids)
-    if calibration != 0.0:
-        matrix = calibrated_stacking(matrix, ids, seen, calibration)
-    unseen_rows = _require_samples(truth, unseen, "unseen")
-    seen_rows = np.isin(truth, seen)
-    if not seen_rows.any():
-        raise ValueError("no seen-class test samples: seen accuracy and H need them")
-    result = {}
-    for k in sorted(set(ks) | {1}):
-        if k == 1 or k < ids.size:
-            hits = _hits(matrix[unseen_rows], columns[unseen_rows], k)
-            result[f"hit{k}"] = float(100.0 * hits.mean())
-    top1 = _hits(matrix, columns, 1)
+    truth, _, seen_rows, unseen_rows, top1, hit_k = _gzsl_outcomes(
+        scores, labels, class_ids, seen_class_ids, unseen_class_ids, calibration, ks
+    )
+    result = {f"hit{k}": float(100.0 * hits.mean()) for k, hits in hit_k.items()}
     seen_acc = _accuracy(top1[seen_rows], truth[seen_rows], average)
     unseen_acc = _accuracy(top1[unseen_rows], truth[unseen_rows], average)
     result.update(
         seen_acc=seen_acc, unseen_acc=unseen_acc, harmonic_mean=harmonic_mean(seen_acc, unseen_acc)
     )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Rows with sample counts and intervals
+# --------------------------------------------------------------------------------------------
+
+#: Keys of every row :func:`metric_rows` returns.
+ROW_KEYS = ("protocol", "metric", "value", "n", "ci_low", "ci_high")
+
+
+def collapse_diagnostics(
+    scores: np.ndarray, class_ids: Iterable[int] | np.ndarray
+) -> dict[str, float]:
+    """How concentrated a scorer's top-1 predictions are (first column among ties).
+
+    Returns:
+        ``top_class_share``: % of samples given the most-predicted class (100 = every sample
+        gets one class); ``prediction_entropy``: Shannon entropy of the predicted-class
+        distribution as % of its maximum log2 K (0 = one class only, 100 = every class equally
+        often; a perfect scorer on class-balanced samples reaches 100).
+
+    Raises:
+        ValueError: fewer than 2 classes, or scores that do not match ``class_ids``.
+    """
+    ids = as_class_ids("class_ids", class_ids)
+    if ids.size < 2:
+        raise ValueError(f"prediction entropy needs at least 2 classes, got {ids.tolist()}")
+    matrix = np.asarray(scores)
+    if matrix.ndim != 2 or matrix.shape[1] != ids.size or matrix.shape[0] == 0:
+        raise ValueError(f"scores of shape {matrix.shape} do not match {ids.size} class_ids")
+    share = np.bincount(np.argmax(matrix, axis=1), minlength=ids.size) / matrix.shape[0]
+    present = share[share > 0]
+    entropy_bits = float(-(present * np.log2(present)).sum())
+    return {
+        "top_class_share": float(100.0 * share.max()),
+        "prediction_entropy": max(0.0, 100.0 * entropy_bits / float(np.log2(ids.size))),
+    }
+
+
+def _row(
+    protocol: str, metric: str, value: float, n: int, interval: tuple[float, float]
+) -> dict[str, object]:
+    low, high = interval
+    return {
+        "protocol": protocol,
+        "metric": metric,
+        "value": float(value),
+        "n": int(n),
+        "ci_low": float(low),
+        "ci_high": float(high),
+    }
+
+
+def _proportion_row(protocol: str, metric: str, hits: np.ndarray) -> dict[str, object]:
+    low, high = wilson_interval(hits.sum(), hits.size)
+    return _row(protocol, metric, 100.0 * hits.mean(), hits.size, (100.0 * low, 100.0 * high))
+
+
+def _class_mean_row(
+    protocol: str, metric: str, hits: np.ndarray, labels: np.ndarray
+) -> dict[str, object]:
+    accuracy, effective_n = weighted_accuracy(hits, labels, per_stratum=True)
+    low, high = wilson_interval(accuracy * effective_n, effective_n)
+    value = _accuracy(hits, labels, "class")
+    return _row(protocol, metric, value, hits.size, (100.0 * low, 100.0 * high))
+
+
+def _harmonic(seen: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    total = seen + unseen
+    return np.divide(
+        2.0 * seen * unseen, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0
+    )
+
+
+def _harmonic_row(
+    protocol: str,
+    metric: str,
+    hits: np.ndarray,
+    labels: np.ndarray,
+    seen_rows: np.ndarray,
+    unseen_rows: np.ndarray,
+    average: Average,
+) -> dict[str, object]:
+    seen_acc = _accuracy(hits[seen_rows], labels[seen_rows], average)
+    unseen_acc = _accuracy(hits[unseen_rows], labels[unseen_rows], average)
+    value = harmonic_mean(seen_acc, unseen_acc)
+    per_class = average == "class"
+    interval = bootstrap_interval(
+        lambda draws: 100.0 * _harmonic(draws[:, 0], draws[:, 1]),
+        [
+            weighted_accuracy(hits[seen_rows], labels[seen_rows], per_stratum=per_class),
+            weighted_accuracy(hits[unseen_rows], labels[unseen_rows], per_stratum=per_class),
+        ],
+        value=value,
+        bounds=(0.0, 100.0),
+    )
+    return _row(protocol, metric, value, int(seen_rows.sum() + unseen_rows.sum()), interval)
 
 
 def metric_rows(
@@ -308,25 +435,61 @@ def metric_rows(
     *,
     calibration: float | None = None,
     ks: Sequence[int] = (1, 5),
-    average: Average = "sample",
 ) -> list[dict[str, object]]:
-    """Long-format rows ``{"protocol", "metric", "value"}`` (value in %) for one run.
+    """Long-format rows ``{"protocol", "metric", "value", "n", "ci_low", "ci_high"}`` of one run.
 
-    ``zsl``: top1, top5; ``gzsl``: hit1, hit5, seen_acc, unseen_acc, harmonic_mean; and, when
-    ``calibration`` is given, the same GZSL metrics under ``gzsl_calibrated``.
+    Values and interval bounds are in %; ``n`` is the number of test samples behind the value.
+
+    * ``zsl``: ``top1``, ``top5`` (:func:`zsl_metrics`), ``top1_class_mean`` (mean of per-class
+      top-1), and the collapse diagnostics ``top_class_share`` and ``prediction_entropy``
+      (:func:`collapse_diagnostics`) of the unseen samples among unseen classes.
+    * ``gzsl``: ``hit1``, ``hit5``, ``seen_acc``, ``unseen_acc``, ``harmonic_mean``
+      (:func:`gzsl_metrics`, per-sample) and ``seen_acc_class_mean``,
+      ``unseen_acc_class_mean``, ``harmonic_mean_class_mean`` (per-class means, as Xian et al.);
+      when ``calibration`` is given, the same under ``gzsl_calibrated``.
+
+    ``n``: unseen test samples for ZSL rows, hit@k and U; seen test samples for S; both for H.
+    Intervals (95 %, :mod:`pose_zsl.zsl.stats`): Wilson for every accuracy, a mean of
+    per-class accuracies taken as a proportion of its effective sample size; for H a seeded
+    parametric bootstrap of S and U. The collapse diagnostics get none (NaN): they are
+    descriptions of the predictions, and a bootstrap of them is biased (resampling alone lowers
+    the entropy and raises the top share of a near-uniform scorer), so its interval can miss
+    the value.
     """
     rows: list[dict[str, object]] = []
-    for metric, value in zsl_metrics(scores, labels, class_ids, unseen_class_ids, ks).items():
-        rows.append({"protocol": "zsl", "metric": metric, "value": value})
+    sub_scores, sub_truth, sub_ids, columns = _zsl_problem(
+        scores, labels, class_ids, unseen_class_ids
+    )
+    for k in _zsl_ks(ks, sub_ids.size):
+        rows.append(_proportion_row("zsl", f"top{k}", _hits(sub_scores, columns, k)))
+    top1 = _hits(sub_scores, columns, 1)
+    rows.append(_class_mean_row("zsl", "top1_class_mean", top1, sub_truth))
+    no_interval = (float("nan"), float("nan"))
+    for metric, value in collapse_diagnostics(sub_scores, sub_ids).items():
+        rows.append(_row("zsl", metric, value, top1.size, no_interval))
+
     settings: list[tuple[str, float]] = [("gzsl", 0.0)]
     if calibration is not None:
         settings.append(("gzsl_calibrated", float(calibration)))
     for protocol, gamma in settings:
-        values = gzsl_metrics(
-            scores, labels, class_ids, seen_class_ids, unseen_class_ids,
-            calibration=gamma, ks=ks, average=average,
+        truth, _, seen_rows, unseen_rows, hits, hit_k = _gzsl_outcomes(
+            scores, labels, class_ids, seen_class_ids, unseen_class_ids, gamma, ks
         )
-        rows.extend({"protocol": protocol, "metric": m, "value": v} for m, v in values.items())
+        rows.extend(_proportion_row(protocol, f"hit{k}", h) for k, h in hit_k.items())
+        rows.append(_proportion_row(protocol, "seen_acc", hits[seen_rows]))
+        rows.append(_proportion_row(protocol, "unseen_acc", hits[unseen_rows]))
+        rows.append(
+            _harmonic_row(protocol, "harmonic_mean", hits, truth, seen_rows, unseen_rows, "sample")
+        )
+        for metric, chosen in (("seen_acc", seen_rows), ("unseen_acc", unseen_rows)):
+            rows.append(
+                _class_mean_row(protocol, f"{metric}_class_mean", hits[chosen], truth[chosen])
+            )
+        rows.append(
+            _harmonic_row(
+                protocol, "harmonic_mean_class_mean", hits, truth, seen_rows, unseen_rows, "class"
+            )
+        )
     return rows
 
 
@@ -473,9 +636,7 @@ def confusion_matrix_figure(
         )
     if normalise:
         totals = counts.sum(axis=1, keepdims=True)
-        values = np.divide(
-            100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0
-        )
+        values = np.divide(100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0)
         label = "% of true class"
     else:
         values = counts.astype(float)
@@ -496,8 +657,9 @@ def confusion_matrix_figure(
         for i in range(counts.shape[0]):
             for j in range(counts.shape[1]):
                 if counts[i, j]:
-                    axes.text(j, i, str(counts[i, j]), ha="center", va="center",
-                              color="white", fontsize=7)
+                    axes.text(
+                        j, i, str(counts[i, j]), ha="center", va="center", color="white", fontsize=7
+                    )
     if title:
         axes.set_title(title)
     figure.tight_layout()

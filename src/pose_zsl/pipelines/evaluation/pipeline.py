@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "label_embeddings",
                     "split_classes",
                     "params:evaluation",
+                    "params:zsl_training.seed",
                 ],
                 outputs=[
                     "metrics",
@@ -29,10 +30,19 @@ def create_pipeline(**kwargs) -> Pipeline:
         ]
     )
     evaluated = per_variant(lambda head: template, "params:evaluation")
+    # the heads' training seed is one global parameter, not one per namespace
+    evaluated = Pipeline(
+        evaluated,
+        parameters={
+            f"params:{split}.{head}.{embedding}.zsl_training.seed": "params:zsl_training.seed"
+            for split, head, embedding in variants()
+        },
+    )
     collected = {variant_key(*v): f"{v[0]}.{v[1]}.{v[2]}.metrics" for v in variants()}
     collected |= {f"{split}__features": f"{split}.features" for split in SPLITS}
     collected |= {f"{split}__split_classes": f"{split}.split_classes" for split in SPLITS}
     collected["params"] = "params:evaluation"
+    collected["stgcn_seed"] = "params:stgcn_training.seed"
     summary = node(
         collect_metrics,
         inputs=collected,
