@@ -364,13 +364,14 @@ def head_problem(toy, partition) -> dict:
         }
     )
     params = {**base_parameters("zsl_training"), "devise": {"epochs": 3}}
-    model, _ = zsl_nodes.train_devise(table, embeddings, split_table(), params)
+    model, _, _ = zsl_nodes.train_devise(table, embeddings, split_table(), params)
     return {"features": table, "embeddings": embeddings, "params": params, "model": model}
 
 
 def calibrate(problem: dict, partition: pd.DataFrame, features: pd.DataFrame | None = None):
     return zsl_nodes.calibrate_head(
         problem["model"],
+        [],
         problem["features"] if features is None else features,
         partition,
         problem["embeddings"],

@@ -627,8 +627,8 @@ def test_summarise_seeds_gives_mean_and_std_over_seeds():
             "seed": [0, 1, 2],
             "value": [50.0, 60.0, 70.0],
             "n": [24] * 3,
-            "ci_low": [30.0] * 3,
-            "ci_high": [80.0] * 3,
+            "ci_low": [30.0, 40.0, 50.0],
+            "ci_high": [70.0, 80.0, 87.5],
         }
     )
     summary = summarise_seeds(rows)
@@ -641,10 +641,19 @@ def test_summarise_seeds_gives_mean_and_std_over_seeds():
             "std": 10.0,
             "repeats": 3,
             "seeds": "0,1,2",
+            "n": 24,
+            # the seeds' bounds averaged; their sums are exact in binary, so == holds
+            "ci_low": 120.0 / 3,
+            "ci_high": 237.5 / 3,
         }
     ]
+    # a measurement without intervals keeps none
+    bare = summarise_seeds(rows.assign(ci_low=np.nan, ci_high=np.nan))
+    assert bare[["ci_low", "ci_high"]].isna().all(axis=None)
     with pytest.raises(ValueError, match="seed listed twice"):
         summarise_seeds(pd.concat([rows, rows.iloc[:1]]))
+    with pytest.raises(ValueError, match="different numbers of test samples"):
+        summarise_seeds(rows.assign(n=[24, 24, 23]))
 
 
 def test_vanilla_classifier_scores_zero_on_unseen_by_construction():

@@ -188,10 +188,15 @@ def summarise_seeds(metrics: pd.DataFrame, keys: Sequence[str] | None = None) ->
 
     Returns:
         One row per measurement: ``keys`` plus ``mean``, ``std``, ``repeats`` and ``seeds``
-        (sorted, comma-separated).
+        (sorted, comma-separated); where the rows have them, ``n`` (every seed's: they are
+        scored on the same test samples) and ``ci_low``, ``ci_high``: the seeds' 95 % interval
+        bounds averaged bound by bound (NaN where the rows have none). That interval is the
+        test-sample uncertainty of one run: seeds share the test samples, so it does not
+        narrow as seeds are added; ``std`` is the spread that training seeds alone cause.
 
     Raises:
-        ValueError: a seed repeated within one measurement (the same run counted twice).
+        ValueError: a seed repeated within one measurement (the same run counted twice), or
+            seeds of one measurement scored on different numbers of test samples.
     """
     if metrics.empty:
         raise ValueError("no metric rows to summarise")
@@ -207,4 +212,19 @@ def summarise_seeds(metrics: pd.DataFrame, keys: Sequence[str] | None = None) ->
     grouped = metrics.groupby(by, sort=False, dropna=False)
     summary = grouped["value"].agg(mean="mean", std="std", repeats="size").reset_index()
     seeds = grouped["seed"].agg(lambda s: ",".join(str(v) for v in sorted(s))).reset_index()
-    return summary.merge(seeds.rename(columns={"seed": "seeds"}), on=by, how="left")
+    summary = summary.merge(seeds.rename(columns={"seed": "seeds"}), on=by, how="left")
+    if "n" in metrics:
+        sizes = grouped["n"].agg(["nunique", "first"]).reset_index()
+        if (sizes["nunique"] > 1).any():
+            first = sizes.loc[sizes["nunique"] > 1, by].iloc[0].to_dict()
+            raise ValueError(
+                "the seeds of one measurement were scored on different numbers of test samples "
+                f"(n), e.g. {first}: a spread over seeds needs one test set"
+            )
+        summary = summary.merge(sizes[[*by, "first"]].rename(columns={"first": "n"}), on=by)
+    bounds = [c for c in ("ci_low", "ci_high") if c in metrics]
+    if bounds:
+        # numpy's mean keeps NaN: a measurement without an interval keeps none
+        means = grouped[bounds].agg(lambda s: float(np.mean(s.to_numpy(dtype=np.float64))))
+        summary = summary.merge(means.reset_index(), on=by, how="left")
+    return summary

@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 
 from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
 from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, unseen_class_ids
-from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix
+from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix, head_seed
 from pose_zsl.reporting import format_interval, markdown_table
+from pose_zsl.zsl.stats import summarise_seeds
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def _variant_columns(
 
 def evaluate_variant(
     zsl_model: dict,
+    zsl_repeat_models: list[dict],
     calibration: dict[str, Any],
     features: pd.DataFrame,
     label_embeddings: pd.DataFrame,
@@ -75,9 +77,12 @@ def evaluate_variant(
     space.
 
     The ``seed`` column is the one the head artefact records; ``training_seed`` (the
-    ``zsl_training`` seed) stands in for artefacts written before heads recorded it. A WARNING
-    names the variant when one class takes at least ``collapse_warning_share`` % of its ZSL
-    predictions.
+    ``zsl_training`` seed) stands in for artefacts written before heads recorded it. The heads
+    of ``zsl_repeat_models`` (``zsl_training.repeats`` > 1) are scored alike, each calibrated
+    with the constant of its own seed (``calibration["repeat_calibrations"]``), and add their
+    rows under their seeds; the per-class table and the figures are those of ``zsl_model``. A
+    WARNING names the variant and seed when one class takes at least
+    ``collapse_warning_share`` % of its ZSL predictions.
     """
     from pose_zsl.models.heads import head_from_artifact, joint_space_points, score
     from pose_zsl.reporting import joint_space_figure
@@ -94,24 +99,31 @@ def evaluate_variant(
     test = test_rows(features)
     labels = test["action_id"].to_numpy(dtype=np.int64)
     vectors, class_ids = class_embeddings(label_embeddings)
-    scores = score(model, feature_matrix(test), vectors)
     columns = _variant_columns(
         split_classes, params, model.kind, str(label_embeddings["embedder"].iloc[0])
     )
-    seed = int((zsl_model.get("meta") or {}).get("seed", training_seed))
-    rows = metric_rows(
-        scores,
-        labels,
-        class_ids,
-        seen,
-        unseen,
-        calibration=float(calibration["gamma"]),
-        ks=tuple(params["top_k"]),
-    )
-    metrics = pd.DataFrame(
-        [{**columns, "seed": seed, **row} for row in rows], columns=METRIC_COLUMNS
-    )
-    warn_if_collapsed(metrics, float(params["collapse_warning_share"]))
+    heads = [(model, head_seed(zsl_model, training_seed), float(calibration["gamma"]))]
+    heads += _repeat_heads(zsl_repeat_models, calibration, model.kind)
+    tables = []
+    for position, (head, seed, gamma) in enumerate(heads):
+        head_scores = score(head, feature_matrix(test), vectors)
+        if position == 0:
+            scores = head_scores  # the per-class table and the figures are zsl_model's
+        rows = metric_rows(
+            head_scores,
+            labels,
+            class_ids,
+            seen,
+            unseen,
+            calibration=gamma,
+            ks=tuple(params["top_k"]),
+        )
+        table = pd.DataFrame(
+            [{**columns, "seed": seed, **row} for row in rows], columns=METRIC_COLUMNS
+        )
+        warn_if_collapsed(table, float(params["collapse_warning_share"]))
+        tables.append(table)
+    metrics = pd.concat(tables, ignore_index=True)
 
     names = dict(zip(label_embeddings["action_id"], label_embeddings["action_name"], strict=True))
     per_class = per_class_accuracy(scores, labels, class_ids, names)
@@ -134,6 +146,34 @@ def evaluate_variant(
         "joint pose-language space (PCA, test samples)",
     )
     return metrics, per_class, figure, space
+
+
+def _repeat_heads(
+    zsl_repeat_models: list[dict], calibration: dict[str, Any], kind: str
+) -> list[tuple[Any, int, float]]:
+    """(head, seed, calibration constant of that seed) of every repeat head."""
+    from pose_zsl.models.heads import head_from_artifact
+
+    if not zsl_repeat_models:
+        return []
+    repeats = calibration.get("repeat_calibrations", [])
+    gammas = {int(c["seed"]): float(c["gamma"]) for c in repeats}
+    heads = []
+    for position, artefact in enumerate(zsl_repeat_models):
+        source = f"zsl_repeat_models[{position}]"
+        head = head_from_artifact(artefact, source=source)
+        if head.kind != kind:
+            raise ValueError(f"{source} is a {head.kind} head, not a {kind} head like zsl_model")
+        if "seed" not in (artefact.get("meta") or {}):
+            raise ValueError(f"{source} records no training seed (meta 'seed')")
+        seed = head_seed(artefact, 0)
+        if seed not in gammas:
+            raise ValueError(
+                f"{source} (seed {seed}) has no calibration constant; the calibration has "
+                f"seeds {sorted(gammas)}: rerun the zsl_training pipeline"
+            )
+        heads.append((head, seed, gammas[seed]))
+    return heads
 
 
 def warn_if_collapsed(metrics: pd.DataFrame, threshold: float) -> bool:
@@ -199,22 +239,50 @@ def collect_metrics(
 
 
 def mlflow_metric_values(metrics: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Every measurement as an MLflow metric ``<split>.<head>.<embedding>.<protocol>.<metric>``."""
-    return {
-        f"{r.split}.{r.head}.{r.embedding}.{r.protocol}.{r.metric}": {"value": r.value, "step": 0}
-        for r in metrics.itertuples(index=False)
-    }
+    """Every measurement as an MLflow metric ``<split>.<head>.<embedding>.<protocol>.<metric>``.
+
+    A variant's first seed (``zsl_training.seed``: the exported head's) keeps that key; the
+    heads of further seeds (``zsl_training.repeats`` > 1) log under
+    ``<split>.<head>.<embedding>.seed<K>.<protocol>.<metric>``.
+    """
+    first = metrics.groupby(["slot", "head", "embedding"])["seed"].transform("min")
+    values = {}
+    for r, is_first in zip(metrics.itertuples(index=False), metrics["seed"] == first, strict=True):
+        variant = f"{r.split}.{r.head}.{r.embedding}" + ("" if is_first else f".seed{r.seed}")
+        values[f"{variant}.{r.protocol}.{r.metric}"] = {"value": r.value, "step": 0}
+    return values
+
+
+#: The variant a table cell belongs to (within one protocol and metric).
+_CELL_KEYS = ["head", "embedding", "split"]
+
+
+def format_seed_cell(mean: float, std: float, low: float, high: float, repeats: int) -> str:
+    """One seed: ``70.8 [52.6, 83.8]``; several: ``70.8 ± 4.1 [52.6, 83.8]`` (mean ± standard
+    deviation over seeds [the seeds' interval bounds averaged]); no interval: without it."""
+    if repeats == 1 or pd.isna(mean):
+        return format_interval(mean, low, high)
+    text = f"{mean:.1f} ± {std:.1f}"
+    if pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} [{low:.1f}, {high:.1f}]"
 
 
 def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
-    """``value [ci_low, ci_high]`` cells, rows (head, embedding), columns splits in slot order."""
+    """Cells of :func:`format_seed_cell`, rows (head, embedding), columns splits in slot order."""
     chosen = metrics[(metrics["protocol"] == protocol) & (metrics["metric"] == metric)]
-    cells = chosen.assign(
-        cell=[
-            format_interval(v, lo, hi)
-            for v, lo, hi in zip(chosen["value"], chosen["ci_low"], chosen["ci_high"], strict=True)
-        ]
-    )
+    if chosen.empty:
+        cells = pd.DataFrame(columns=[*_CELL_KEYS, "cell"])
+    else:
+        summary = summarise_seeds(chosen, keys=_CELL_KEYS)
+        cells = summary.assign(
+            cell=[
+                format_seed_cell(*values)
+                for values in summary[["mean", "std", "ci_low", "ci_high", "repeats"]].itertuples(
+                    index=False
+                )
+            ]
+        )
     table = cells.pivot_table(
         index=["head", "embedding"], columns="split", values="cell", aggfunc="first"
     )
@@ -240,12 +308,25 @@ def _sample_counts(metrics: pd.DataFrame, protocol: str, metric: str, what: str)
 
 def _title(metrics: pd.DataFrame, text: str) -> str:
     dataset = ", ".join(sorted(metrics["dataset"].unique()))
-    return (
+    title = (
         f"# {text}\n\nDataset: {dataset}. Test split of the protocol; values in %, as "
         "`value [95 % interval]` (Wilson for accuracies, means of per-class accuracies at their "
         "effective sample size; a seeded parametric bootstrap for H; see pose_zsl.zsl.stats)."
         "\n\n"
     )
+    seeds = metrics.groupby(["slot", "head", "embedding"])["seed"].unique()
+    repeated = sorted({int(s) for values in seeds for s in values if len(values) > 1})
+    if repeated:
+        title += (
+            f"Heads trained with {seeds.map(len).max()} seeds ({', '.join(map(str, repeated))}; "
+            "`zsl_training.repeats`): a cell reads `mean ± std [interval]`, the mean and standard "
+            "deviation (ddof 1) over the seeds and the seeds' 95 % intervals averaged bound by "
+            "bound. Every seed is scored on the same test samples, so that interval is the "
+            "test-sample uncertainty of one run and does not narrow as seeds are added; the ± "
+            "is the spread that the heads' training seeds alone cause. Single-seed rows (the "
+            "vanilla ST-GCN) read as above.\n\n"
+        )
+    return title
 
 
 def _section(heading: str, table: pd.DataFrame) -> str:

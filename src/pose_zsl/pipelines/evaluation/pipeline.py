@@ -12,6 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 evaluate_variant,
                 inputs=[
                     "zsl_model",
+                    "zsl_repeat_models",
                     "calibration",
                     "features",
                     "label_embeddings",

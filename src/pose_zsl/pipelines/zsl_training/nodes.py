@@ -7,6 +7,12 @@ the variant's kind and settings is trained on the split's calibration ST-GCN fea
 ``fit`` calibration samples (that backbone never saw the pseudo-unseen classes nor the
 ``holdout`` samples), and the constant is chosen on the ``holdout`` and ``pseudo_unseen``
 samples, which neither the calibration backbone nor the calibration head saw.
+
+With ``repeats`` N > 1 every variant's head is trained N times, with seeds ``seed``,
+``seed + 1``, ..., ``seed + N - 1`` (:func:`repeat_seeds`): the head of ``seed`` is the variant's
+``zsl_model`` (exported, served, logged to MLflow), the others its ``zsl_repeat_models``, and
+each repeat gets a calibration head and constant of its own seed, so the evaluation can report
+the spread of every number over the heads' training seeds.
 """
 
 from __future__ import annotations
@@ -61,6 +67,29 @@ def effective_head_configs(params: dict[str, Any]) -> dict[str, Any]:
     return {"preset": params["preset"], **{kind: asdict(c) for kind, c in configs.items()}}
 
 
+def repeat_seeds(params: dict[str, Any]) -> list[int]:
+    """The training seeds of a variant's heads: ``seed`` (the exported head) and, with
+    ``repeats`` N > 1, ``seed + 1``, ..., ``seed + N - 1``.
+
+    Raises:
+        ValueError: ``repeats`` is not an integer of at least 1.
+    """
+    repeats = params["repeats"]
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(
+            "zsl_training.repeats must be an integer >= 1 (how many heads of different seeds "
+            f"each variant trains), got {repeats!r}"
+        )
+    seed = int(params["seed"])
+    return [seed + r for r in range(repeats)]
+
+
+def head_seed(artefact: dict, default: int) -> int:
+    """The training seed a head artefact records (``default`` for files written before heads
+    recorded it)."""
+    return int((artefact.get("meta") or {}).get("seed", default))
+
+
 def _train(
     kind: str,
     features: pd.DataFrame,
@@ -91,19 +120,25 @@ def _train_variant(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame]:
+) -> tuple[dict, pd.DataFrame, list[dict]]:
+    """The head of ``seed`` and its history, and the heads of the further repeat seeds."""
     from pose_zsl.models.heads import head_artifact
 
+    seeds = repeat_seeds(params)
     seen = seen_class_ids(split_classes)
-    model, history = _train(kind, features, label_embeddings, seen, params)
     meta = {
         "split": split_name(split_classes),
         "embedder": str(label_embeddings["embedder"].iloc[0]),
         "seen_class_ids": seen,
         "unseen_class_ids": unseen_class_ids(split_classes),
-        "seed": int(params["seed"]),  # the evaluation's `seed` column reads it
     }
-    return head_artifact(model, meta), history
+    artefacts, histories = [], []
+    for seed in seeds:
+        model, history = _train(kind, features, label_embeddings, seen, {**params, "seed": seed})
+        # the evaluation's `seed` column reads "seed"
+        artefacts.append(head_artifact(model, {**meta, "seed": seed}))
+        histories.append(history)
+    return artefacts[0], histories[0], artefacts[1:]
 
 
 def train_devise(
@@ -111,7 +146,7 @@ def train_devise(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame]:
+) -> tuple[dict, pd.DataFrame, list[dict]]:
     """DeViSE (linear projection, hinge rank loss) on the split's seen-class training samples."""
     return _train_variant("devise", features, label_embeddings, split_classes, params)
 
@@ -121,7 +156,7 @@ def train_relation_net(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame]:
+) -> tuple[dict, pd.DataFrame, list[dict]]:
     """Relation Network (attribute + relation nets, episodic MSE) on seen-class samples."""
     return _train_variant("relation_net", features, label_embeddings, split_classes, params)
 
@@ -131,7 +166,7 @@ def train_infonce(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame]:
+) -> tuple[dict, pd.DataFrame, list[dict]]:
     """Cosine projection head with an InfoNCE loss (our addition beside the paper's two)."""
     return _train_variant("infonce", features, label_embeddings, split_classes, params)
 
@@ -160,32 +195,46 @@ def _calibration_rows(
 
 def calibrate_head(
     zsl_model: dict,
+    zsl_repeat_models: list[dict],
     calibration_features: pd.DataFrame,
     calibration_samples: pd.DataFrame,
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Choose the calibrated-stacking constant on the split's pseudo-unseen proxy.
+    """Choose the calibrated-stacking constant on the split's pseudo-unseen proxy, once per
+    head seed.
 
     A head of the variant's kind and settings is trained on the calibration ST-GCN's features of
     the ``fit`` calibration samples (seen classes minus the pseudo-unseen ones; candidates: the
     seen classes); the constant maximising H on the ``holdout`` samples (playing seen) and the
     ``pseudo_unseen`` samples (playing unseen) is returned. True unseen classes and test samples
     appear nowhere: not as samples, not as candidates (the leakage guards re-check both sets).
+
+    The calibration head of each head is trained with that head's seed: the top-level keys
+    (``gamma``, ...) belong to ``zsl_model``, ``repeat_calibrations`` holds one
+    ``{"seed", "gamma", "validation_*"}`` per head of ``zsl_repeat_models`` (empty for one
+    repeat).
     """
-    from pose_zsl.models.heads import head_from_artifact, score
+    from pose_zsl.models.heads import head_from_artifact
     from pose_zsl.zsl.calibration import (
         CALIBRATION_ROLES,
         CHOICE_ROLES,
         assert_calibration_roles,
-        choose_calibration,
         split_class_roles,
     )
 
     kind = head_from_artifact(zsl_model, source="zsl_model").kind
-    seen, unseen, pseudo = split_class_roles(split_classes)
-    train_seen = [c for c in seen if c not in pseudo]
+    seeds = [head_seed(zsl_model, int(params["seed"]))]
+    for position, artefact in enumerate(zsl_repeat_models):
+        source = f"zsl_repeat_models[{position}]"
+        if head_from_artifact(artefact, source=source).kind != kind:
+            raise ValueError(f"{source} is not a {kind} head like zsl_model")
+        if "seed" not in (artefact.get("meta") or {}):
+            raise ValueError(f"{source} records no training seed (meta 'seed')")
+        seeds.append(head_seed(artefact, seeds[0]))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the variant's heads share a training seed: {seeds}")
 
     def guard(rows: pd.DataFrame, roles: Any, where: str) -> None:
         assert_calibration_roles(
@@ -202,10 +251,53 @@ def calibrate_head(
     fit_rows, val_rows = _calibration_rows(calibration_features, calibration_samples)
     guard(fit_rows, {"fit"}, "the calibration head's training samples")
     guard(val_rows, CHOICE_ROLES, "the samples the calibration constant is chosen on")
+    choices = [
+        _choose_calibration(kind, fit_rows, val_rows, label_embeddings, split_classes, params, s)
+        for s in seeds
+    ]
+    main = choices[0]
+    return {
+        "gamma": main.gamma,
+        "validation_seen_acc": main.seen_acc,
+        "validation_unseen_acc": main.unseen_acc,
+        "validation_harmonic_mean": main.harmonic_mean,
+        "pseudo_unseen_class_ids": split_class_roles(split_classes)[2],
+        "num_fit_samples": len(fit_rows),
+        "num_validation_samples": len(val_rows),
+        "seed": seeds[0],
+        "repeat_calibrations": [
+            {
+                "seed": seed,
+                "gamma": choice.gamma,
+                "validation_seen_acc": choice.seen_acc,
+                "validation_unseen_acc": choice.unseen_acc,
+                "validation_harmonic_mean": choice.harmonic_mean,
+            }
+            for seed, choice in zip(seeds[1:], choices[1:], strict=True)
+        ],
+    }
+
+
+def _choose_calibration(
+    kind: str,
+    fit_rows: pd.DataFrame,
+    val_rows: pd.DataFrame,
+    label_embeddings: pd.DataFrame,
+    split_classes: pd.DataFrame,
+    params: dict[str, Any],
+    seed: int,
+) -> Any:
+    """Train the calibration head of ``seed`` on ``fit_rows`` and choose the constant on
+    ``val_rows`` (rows already checked by the leakage guards)."""
+    from pose_zsl.models.heads import score
+    from pose_zsl.zsl.calibration import choose_calibration, split_class_roles
+
+    seen, unseen, pseudo = split_class_roles(split_classes)
+    train_seen = [c for c in seen if c not in pseudo]
     candidates = label_embeddings[label_embeddings["action_id"].isin(seen)]
-    model, _ = _train(kind, fit_rows, candidates, train_seen, params)
+    model, _ = _train(kind, fit_rows, candidates, train_seen, {**params, "seed": seed})
     vectors, class_ids = class_embeddings(candidates)
-    choice = choose_calibration(
+    return choose_calibration(
         score(model, feature_matrix(val_rows), vectors),
         val_rows["action_id"].to_numpy(dtype=np.int64),
         class_ids,
@@ -213,15 +305,6 @@ def calibrate_head(
         pseudo,
         true_unseen_ids=unseen,
     )
-    return {
-        "gamma": choice.gamma,
-        "validation_seen_acc": choice.seen_acc,
-        "validation_unseen_acc": choice.unseen_acc,
-        "validation_harmonic_mean": choice.harmonic_mean,
-        "pseudo_unseen_class_ids": pseudo,
-        "num_fit_samples": len(fit_rows),
-        "num_validation_samples": len(val_rows),
-    }
 
 
 def head_curves(zsl_history: pd.DataFrame) -> dict:

@@ -12,19 +12,21 @@ from .nodes import (
 
 
 def head_template(head: str) -> Pipeline:
-    """Train one head, choose its calibration constant, log its curves and model."""
+    """Train one head (and its repeats of further seeds), choose each one's calibration
+    constant, log the head's curves and model."""
     return Pipeline(
         [
             node(
                 HEAD_TRAINERS[head],
                 inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
-                outputs=["zsl_model", "zsl_history"],
+                outputs=["zsl_model", "zsl_history", "zsl_repeat_models"],
                 name=f"train_{head}",
             ),
             node(
                 calibrate_head,
                 inputs=[
                     "zsl_model",
+                    "zsl_repeat_models",
                     "calibration_features",
                     "calibration_samples",
                     "label_embeddings",
