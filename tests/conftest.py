@@ -160,10 +160,13 @@ def mlflow_tracking_uri(uri: str) -> _TinyIterator[None]:
     """Point MLflow (the environment variable and the process-wide URIs that kedro-mlflow and
     ``mlflow.set_tracking_uri`` set) at ``uri`` for the block, then put everything back."""
     import mlflow
+    from mlflow.tracking import fluent
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    # set_experiment (kedro-mlflow) sets the active experiment and its environment variable
+    experiment = (fluent._active_experiment_id, _tiny_os.environ.get("MLFLOW_EXPERIMENT_ID"))
     with _tiny_pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         try:
@@ -171,6 +174,11 @@ def mlflow_tracking_uri(uri: str) -> _TinyIterator[None]:
             yield
         finally:
             tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+            fluent._active_experiment_id = experiment[0]
+            if experiment[1] is None:
+                _tiny_os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+            else:
+                _tiny_os.environ["MLFLOW_EXPERIMENT_ID"] = experiment[1]
 
 
 def run_tiny_default_pipeline(project: _tiny_pathlib.Path, tracking_uri: str) -> TinyRun:

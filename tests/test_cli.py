@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import require_shared
 from test_inference import (
     EMBEDDING,
     HEAD,
@@ -166,13 +167,98 @@ def test_nothing_predicted_is_a_failure(ntu_models, tmp_path, capsys):
 
 
 def test_wrong_layout_is_reported(ntu_models, capsys):
-    if not MSR_DIR.is_dir():
-        pytest.skip(f"{MSR_DIR} is not available")
+    require_shared(MSR_DIR, "the MSR Action3D recordings")
     msr_file = MSR_DIR / "a01_s01_e01_skeleton3D.txt"
     assert run_cli(*predict_args(ntu_models, [msr_file])) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "has 20 joints (a kinect-v1 recording?)" in err
     assert "'ntu-rgb+d' with 25 joints" in err
+
+
+def test_calibration_flag(ntu_models, ntu_files, tmp_path, capsys):
+    from test_inference import GAMMA
+
+    for choice, shift in (("auto", GAMMA), ("off", 0.0), ("0.25", 0.25)):
+        output = tmp_path / f"{choice}.csv"
+        args = predict_args(ntu_models, ntu_files[:2], "--top-k", "5", "--output", str(output))
+        assert run_cli(*args, "--calibration", choice) == EXIT_OK
+        written = pd.read_csv(output)
+        assert written["seen"].any()
+        # scores are written with full float64 precision and the shift is one subtraction
+        np.testing.assert_allclose(
+            written["score"],
+            written["raw_score"] - np.where(written["seen"], shift, 0.0),
+            rtol=0,
+            atol=1e-12,
+        )
+    capsys.readouterr()
+    bad = predict_args(ntu_models, ntu_files[:1], "--calibration", "strong")
+    assert run_cli(*bad) == EXIT_USAGE
+    assert "--calibration must be 'auto'" in capsys.readouterr().err
+
+
+def test_cli_reproduces_the_evaluations_gzsl_seen_and_unseen_accuracy(
+    tiny_tracked_project, tmp_path
+):
+    """On the run's test recordings, with every class name as a candidate, the CLI's top-1
+    gives the evaluation's GZSL S and U: calibrated with ``--calibration auto``, uncalibrated
+    with ``off`` (same features, same scores, same constant)."""
+    from pose_zsl.models.heads import load_head, score
+    from pose_zsl.pipelines.zsl_training.nodes import class_embeddings
+    from pose_zsl.zsl.metrics import calibrated_stacking
+
+    project = tiny_tracked_project.project
+    split, head, embedding = "nearest", "relation_net", "learned"
+    data = project / "data"
+    features = pd.read_parquet(data / "04_feature" / f"features_{split}.parquet")
+    test = features[features["protocol_split"] == "test"]
+    table = pd.read_parquet(data / "04_feature" / f"label_embeddings_{embedding}.parquet")
+    name_of = dict(zip(table["action_id"].astype(int), table["action_name"], strict=True))
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("\n".join(table.sort_values("action_id")["action_name"]) + "\n")
+    classes = pd.read_parquet(data / "05_model_input" / f"split_classes_{split}.parquet")
+    seen = set(classes.loc[classes["role"] == "seen", "action_id"].astype(int))
+    raw = data / "01_raw" / "synthetic_ntu60"
+    truth = pd.Series(
+        test["action_id"].astype(int).to_numpy(),
+        index=[str(raw / f"{sample}.skeleton") for sample in test["sample_id"]],
+    )
+    assert truth.map(seen.__contains__).any() and not truth.map(seen.__contains__).all()
+    head_model = load_head(data / "06_models" / f"zsl_{split}_{head}_{embedding}.pt")
+    gamma = json.loads(
+        (data / "07_model_output" / f"calibration_{split}_{head}_{embedding}.json").read_text()
+    )
+    vectors, class_ids = class_embeddings(table)
+    metrics = pd.read_parquet(data / "08_reporting" / "metrics.parquet")
+    variant = metrics[
+        (metrics["slot"] == split) & (metrics["head"] == head) & (metrics["embedding"] == embedding)
+    ]
+    for choice, protocol in (("auto", "gzsl_calibrated"), ("off", "gzsl")):
+        output = tmp_path / f"{choice}.parquet"
+        status = run_cli(
+            *truth.index, "--labels-file", str(labels_file), "--top-k", "1",
+            "--split", split, "--head", head, "--embedding", embedding,
+            "--project", str(project), "--calibration", choice, "--output", str(output),
+        )  # fmt: skip
+        assert status == EXIT_OK
+        top1 = pd.read_parquet(output).set_index("recording")["label"]
+        assert sorted(top1.index) == sorted(truth.index)
+        hits = top1.loc[truth.index] == truth.map(name_of)
+        is_seen = truth.map(seen.__contains__)
+        expected = variant[variant["protocol"] == protocol].set_index("metric")["value"]
+        # Both are shares of the same recordings: equal unless a feature differed enough to
+        # flip a top-1, which the identical-features test rules out.
+        assert 100.0 * hits[is_seen].mean() == pytest.approx(expected["seen_acc"], abs=1e-9)
+        assert 100.0 * hits[~is_seen].mean() == pytest.approx(expected["unseen_acc"], abs=1e-9)
+        # Sample by sample too: the evaluation's scoring of the stored features.
+        scores = calibrated_stacking(
+            score(head_model, np.stack(test["feature"].to_numpy()), vectors),
+            class_ids,
+            sorted(seen),
+            float(gamma["gamma"]) if choice == "auto" else 0.0,
+        )
+        evaluated = pd.Series(class_ids[scores.argmax(axis=1)], index=truth.index).map(name_of)
+        assert top1.loc[truth.index].tolist() == evaluated.tolist()
 
 
 @pytest.mark.parametrize(
@@ -237,6 +323,16 @@ def test_pyfunc_model_ranks_like_the_cli(ntu_models, ntu_files, tmp_path, tracki
     for column in ("recording", "rank", "label"):
         assert served[column].tolist() == from_cli[column].tolist()
     np.testing.assert_allclose(served["score"], from_cli["score"], rtol=1e-6)
+
+    # calibration is a request parameter: "off" serves the raw scores, as the predictor does.
+    params = model.metadata.signature.params.to_dict()
+    assert {"name": "calibration", "type": "string", "default": "auto", "shape": None} in params
+    expected = predictor.predict(recordings, LABELS.split(", "), top_k=3, calibration="off")
+    raw = model.predict(requests, params={"top_k": 3, "calibration": "off"})
+    assert raw["label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(raw["score"], raw["raw_score"], rtol=0, atol=0)
+    with pytest.raises(Exception, match="the calibration parameter must be 'auto'"):
+        model.predict(requests, params={"calibration": "strong"})
 
     # The CLI can load the same model by URI and by run id.
     for source in (["--model-uri", info.model_uri], ["--run-id", run.info.run_id]):
@@ -388,8 +484,7 @@ def test_a_sent2vec_model_travels_with_the_pyfunc(
     from pose_zsl.skeleton.ntu_tables import action_names
     from pose_zsl.text.embedders import embedding_matrix, label_embedding_table, make_embedder
 
-    if not SENT2VEC_MODEL.is_file():
-        pytest.skip(f"{SENT2VEC_MODEL} is not available")
+    require_shared(SENT2VEC_MODEL, "the tiny Sent2Vec model")
     project = tmp_path / "project"
     (project / "data" / "01_raw").mkdir(parents=True)
     shutil.copy(SENT2VEC_MODEL, project / "data" / "01_raw" / "tiny.bin")

@@ -178,7 +178,7 @@ def test_relation_scores_are_chunked_without_changing_them(monkeypatch):
 
 def test_devise_scores_are_dot_products_of_normalised_inputs():
     torch.manual_seed(0)
-    model = heads.DeViSEHead(feature_dim=4, embedding_dim=3)
+    model = heads.DeViSEHead(feature_dim=4, embedding_dim=3, bias=True)
     features = np.array([[3.0, 0.0, 4.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
     classes = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, -5.0]], dtype=np.float32)
     unit_f = features / np.linalg.norm(features, axis=1, keepdims=True)
@@ -198,8 +198,13 @@ def test_training_refuses_unseen_class_samples(problem):
     test = problem["test"]  # holds unseen-class samples
     with pytest.raises(ValueError, match="leakage") as error:
         train_head(
-            "devise", problem["features"][test], problem["labels"][test], problem["embeddings"],
-            problem["class_ids"], seen_class_ids=problem["seen"], config=DeViSEConfig(epochs=1),
+            "devise",
+            problem["features"][test],
+            problem["labels"][test],
+            problem["embeddings"],
+            problem["class_ids"],
+            seen_class_ids=problem["seen"],
+            config=DeViSEConfig(epochs=1),
         )
     assert str(problem["unseen"].tolist()) in str(error.value)
 
@@ -210,8 +215,12 @@ def test_every_head_kind_has_the_leakage_guard(problem, kind):
     labels[0] = problem["unseen"][0]
     with pytest.raises(ValueError, match=rf"\[{problem['unseen'][0]}\]"):
         train_head(
-            kind, problem["features"][problem["train"]], labels, problem["embeddings"],
-            problem["class_ids"], seen_class_ids=problem["seen"],
+            kind,
+            problem["features"][problem["train"]],
+            labels,
+            problem["embeddings"],
+            problem["class_ids"],
+            seen_class_ids=problem["seen"],
             config=default_config(kind, "synthetic"),
         )
 
@@ -234,22 +243,32 @@ def _train_kwargs(problem: dict, **changes) -> dict:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda p: {"features": np.where(np.arange(256) == 3, np.nan, p["features"][p["train"]])},
-         "non-finite"),
-        (lambda p: {"features": np.zeros((0, 256), np.float32), "labels": np.zeros(0, int)},
-         "empty"),
+        (
+            lambda p: {
+                "features": np.where(np.arange(256) == 3, np.nan, p["features"][p["train"]])
+            },
+            "non-finite",
+        ),
+        (
+            lambda p: {"features": np.zeros((0, 256), np.float32), "labels": np.zeros(0, int)},
+            "empty",
+        ),
         (lambda p: {"labels": p["labels"][p["train"]][:-1]}, "entries, expected"),
         (lambda p: {"labels": p["labels"][p["train"]] + 0.5}, "integer class ids"),
         (lambda p: {"class_ids": p["class_ids"][:-1]}, "class_ids has 19 entries"),
         (lambda p: {"class_ids": np.r_[p["class_ids"][:-1], 0]}, "repeat"),
-        (lambda p: {"class_embeddings": np.vstack([np.zeros((1, 32)), p["embeddings"][1:]])},
-         "all-zero"),
+        (
+            lambda p: {"class_embeddings": np.vstack([np.zeros((1, 32)), p["embeddings"][1:]])},
+            "all-zero",
+        ),
         (lambda p: {"seen_class_ids": np.r_[p["seen"], 99]}, "no row in class_embeddings"),
         (lambda p: {"kind": "knn"}, "unknown head kind"),
         (lambda p: {"config": RelationNetConfig()}, "needs a DeViSEConfig"),
         (lambda p: {"config": DeViSEConfig(epochs=0)}, "epochs/episodes must be >= 1"),
-        (lambda p: {"device": "cuda:7"} if not torch.cuda.is_available() else {"kind": "x"},
-         "not available|unknown head kind"),
+        (
+            lambda p: {"device": "cuda:7"} if not torch.cuda.is_available() else {"kind": "x"},
+            "not available|unknown head kind",
+        ),
     ],
 )
 def test_bad_training_input_raises_specific_errors(problem, change, message):
@@ -268,10 +287,16 @@ def test_config_from_dict_overlays_and_rejects_unknown_keys():
         default_config("devise", "fast")  # type: ignore[arg-type]
 
 
-def test_paper_defaults():
-    devise, relation = DeViSEConfig(), RelationNetConfig()
+def test_paper_preset():
+    """The ``paper`` preset's schedules; what the paper environments resolve to (the preset
+    and their parameters, through Kedro) is checked in ``test_environments``."""
+    devise, relation = default_config("devise", "paper"), default_config("relation_net", "paper")
     assert (devise.epochs, devise.lr, devise.momentum, devise.batch_size, devise.margin) == (
-        100, 0.001, 0.9, 64, 0.1,
+        100,
+        0.001,
+        0.9,
+        64,
+        0.1,
     )
     assert (relation.episodes, relation.batch_size, relation.lr) == (400_000, 32, 1e-5)
     assert (relation.lr_step, relation.lr_gamma) == (200_000, 0.5)
@@ -293,9 +318,10 @@ def _same(a: dict, b: dict) -> bool:
 
 @pytest.mark.parametrize("kind", ["devise", "relation_net"])
 def test_training_is_deterministic_for_a_seed(problem, kind):
-    config = replace(default_config(kind, "synthetic"), **(
-        {"episodes": 15} if kind == "relation_net" else {"epochs": 2}
-    ))
+    config = replace(
+        default_config(kind, "synthetic"),
+        **({"episodes": 15} if kind == "relation_net" else {"epochs": 2}),
+    )
     first, _ = train_on(problem, kind, config, seed=5)
     second, _ = train_on(problem, kind, config, seed=5)
     other, _ = train_on(problem, kind, config, seed=6)
@@ -318,9 +344,13 @@ def test_history_progress_callback_and_logging(problem, caplog):
     config = replace(default_config("relation_net", "synthetic"), episodes=20, log_every=10)
     with caplog.at_level(logging.INFO, logger="pose_zsl.models.heads"):
         model, history = train_head(
-            "relation_net", problem["features"][problem["train"]],
-            problem["labels"][problem["train"]], problem["embeddings"], problem["class_ids"],
-            seen_class_ids=problem["seen"], config=config,
+            "relation_net",
+            problem["features"][problem["train"]],
+            problem["labels"][problem["train"]],
+            problem["embeddings"],
+            problem["class_ids"],
+            seen_class_ids=problem["seen"],
+            config=config,
             progress_callback=lambda step, total, loss: calls.append((step, total, loss)),
         )
     assert list(history.columns) == ["kind", "step", "step_unit", "loss", "lr"]
@@ -361,6 +391,54 @@ def test_infonce_learns_zero_shot(problem):
     config = replace(default_config("infonce", "synthetic"), epochs=10)
     model, _ = train_on(problem, "infonce", config)
     assert zsl_top1(model, problem, problem["embeddings"]) >= 3 * CHANCE
+
+
+# --------------------------------------------------------------------------------------------
+# Projection bias (paper eq. 1 scores t M v: no bias)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["devise", "infonce"])
+def test_projection_bias_is_off_in_both_presets_and_configurable(problem, kind):
+    assert default_config(kind, "paper").bias is False
+    assert default_config(kind, "synthetic").bias is False
+    config = replace(default_config(kind, "synthetic"), epochs=2)
+    plain, _ = train_on(problem, kind, config)
+    assert plain.projection.bias is None
+    assert plain.dims()["bias"] is False
+    # Without a bias both heads are odd in the feature: score(-f) = -score(f). Negating the
+    # input negates every product of the projection's sums exactly in IEEE arithmetic (same
+    # kernel, same order), so the only slack is the L2-normalisation's rounding of -f vs f.
+    features, embeddings = problem["features"][:12], problem["embeddings"]
+    np.testing.assert_allclose(
+        score(plain, -features, embeddings), -score(plain, features, embeddings), atol=1e-6
+    )
+    biased, _ = train_on(problem, kind, replace(config, bias=True))
+    assert biased.projection.bias is not None and biased.dims()["bias"] is True
+    offset = score(biased, -features, embeddings) + score(biased, features, embeddings)
+    assert np.abs(offset).max() > 1e-3  # the bias's per-class offset t.b, twice
+
+
+def test_projection_bias_must_be_a_boolean():
+    with pytest.raises(ValueError, match="bias must be true or false"):
+        config_from_dict("devise", {"bias": "no"})
+
+
+@pytest.mark.parametrize("kind", ["devise", "infonce"])
+def test_head_files_written_before_the_bias_field_load_with_their_bias(problem, kind, tmp_path):
+    """Older files have no ``bias`` in their config or dims; their projection had a bias."""
+    config = replace(default_config(kind, "synthetic"), epochs=2, bias=True)
+    model, _ = train_on(problem, kind, config)
+    payload = heads.head_artifact(model)
+    del payload["config"]["bias"], payload["dims"]["bias"]
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)
+    loaded = load_head(path)
+    assert loaded.projection.bias is not None and loaded.config.bias is True
+    features, embeddings = problem["features"][:10], problem["embeddings"]
+    np.testing.assert_array_equal(
+        score(loaded, features, embeddings), score(model, features, embeddings)
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import require_shared
 
 from pose_zsl.inference import (
     MissingModelError,
@@ -237,6 +238,48 @@ def test_calibration_pushes_seen_classes_down(ntu_models, ntu_files):
     np.testing.assert_allclose(uncalibrated["score"], uncalibrated["raw_score"])
 
 
+def test_calibration_choice_auto_off_or_a_number(predictor, ntu_files):
+    recordings, _ = predictor.read(ntu_files[:2])
+    labels = ["drink water", "eat meal or snack", "drop", "wave a flag"]
+    choices = [("auto", GAMMA), (" AUTO ", GAMMA), ("off", 0.0), ("0.5", 0.5), (-1, -1.0)]
+    for choice, shift in choices:
+        frame = predictor.predict(recordings, labels, top_k=4, calibration=choice)
+        expected = frame["raw_score"] - np.where(frame["seen"], shift, 0.0)
+        # the subtraction is done once in float64 on the same raw scores: equal to the ulp
+        np.testing.assert_allclose(frame["score"], expected, rtol=0, atol=1e-12)
+    assert predictor.calibration_constant("auto") == GAMMA
+    assert predictor.calibration_constant("off") is None
+
+
+@pytest.mark.parametrize("value", ["sometimes", "", "nan", "inf", float("nan"), None, True, [1]])
+def test_bad_calibration_values_are_refused_naming_the_setting(predictor, ntu_files, value):
+    from pose_zsl.inference import parse_calibration
+
+    with pytest.raises(ValueError, match=r"^--calibration must be 'auto'.*'off'.*number"):
+        parse_calibration(value, "--calibration")
+    recordings, _ = predictor.read(ntu_files[:1])
+    with pytest.raises(ValueError, match="^calibration must be"):
+        predictor.rank(recordings, ["drink water"], calibration=value)
+    with pytest.raises(ValueError, match="^calibration must be"):
+        rank_requests(predictor, requests_frame([], []), calibration=value)
+
+
+def test_inference_pipeline_refuses_a_bad_calibration_parameter(ntu_models):
+    from pose_zsl.pipelines.inference.nodes import predict_actions
+
+    files = ntu_models.files
+    params = {**inference_params([], ""), "calibration": "strong"}
+    with pytest.raises(ValueError, match="^inference.calibration must be"):
+        predict_actions(
+            torch.load(files.stgcn, weights_only=True),
+            torch.load(files.head, weights_only=True),
+            pd.read_parquet(files.label_embeddings),
+            json.loads(files.calibration.read_text()),
+            requests_frame([], []),
+            params,
+        )
+
+
 def test_only_new_phrases_need_no_calibration(predictor, ntu_files):
     recordings, _ = predictor.read(ntu_files[:2])
     frame = predictor.predict(recordings, ["wave a flag", "drop", "sit on a chair"], top_k=3)
@@ -399,8 +442,7 @@ def test_folders_are_expanded(predictor, ntu_models, tmp_path):
 
 
 def test_wrong_layout_and_empty_recordings_are_skipped(predictor, ntu_files):
-    if not MSR_DIR.is_dir():
-        pytest.skip(f"{MSR_DIR} is not available")
+    require_shared(MSR_DIR, "the MSR Action3D recordings")
     good, _ = predictor.read(ntu_files[:1])
     msr_file = MSR_DIR / "a01_s01_e01_skeleton3D.txt"
     msr_recordings, _ = predictor.read([msr_file])
@@ -529,6 +571,12 @@ def test_inference_pipeline_runs_on_the_catalog(ntu_models, ntu_files, tmp_path,
     assert written["error"].isna().all()
     unreadable = pd.read_parquet("data/08_reporting/inference_unreadable.parquet")
     assert unreadable["recording"].tolist() == [str(broken)]
+
+    params = {**inference_params(recordings, labels), "calibration": "off"}
+    SequentialRunner().run(pipeline, project_catalog(params))
+    raw = pd.read_parquet("data/07_model_output/inference_predictions.parquet")
+    assert raw["seen"].any()
+    np.testing.assert_array_equal(raw["score"], raw["raw_score"])
 
 
 def test_inference_pipeline_without_recordings_does_nothing(ntu_models, monkeypatch):

@@ -2,11 +2,13 @@
 
 ``pose-zsl predict RECORDINGS... --labels "put on a hat, kick a ball, wave"`` ranks free-text
 action names for skeleton recordings with a trained zero-shot variant, prints a ranked table
-and optionally writes it (``--output out.parquet`` or ``out.csv``).
+and optionally writes it (``--output out.parquet`` or ``out.csv``). ``--calibration`` sets the
+constant subtracted from training classes' scores: ``auto`` (the model's; with every class name
+as a candidate the ranking is the evaluation's calibrated GZSL), ``off`` or a number.
 
 Exit status: 0 when at least one recording was predicted (skipped ones are reported on stderr),
 1 when nothing could be predicted or the models are missing or unusable, 2 for bad arguments
-(no or duplicate labels, a bad ``--top-k``, an unknown output format).
+(no or duplicate labels, a bad ``--top-k`` or ``--calibration``, an unknown output format).
 
 Kedro loads ``<package>.cli`` for project commands and requires a click group named ``cli``
 in it: :data:`cli` provides ``kedro predict ...``, the same command. Heavy imports stay inside
@@ -44,7 +46,13 @@ class UsageError(ValueError):
 
 def _build_parser() -> argparse.ArgumentParser:
     from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
-    from pose_zsl.inference import DEFAULT_EMBEDDING, DEFAULT_HEAD, DEFAULT_SPLIT, DEFAULT_TOP_K
+    from pose_zsl.inference import (
+        DEFAULT_CALIBRATION,
+        DEFAULT_EMBEDDING,
+        DEFAULT_HEAD,
+        DEFAULT_SPLIT,
+        DEFAULT_TOP_K,
+    )
 
     parser = argparse.ArgumentParser(
         prog="pose-zsl", description="Zero-shot skeleton action recognition."
@@ -70,6 +78,15 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--labels-file", type=Path, help="a file with one candidate name per line")
     predict.add_argument(
         "--top-k", type=int, default=DEFAULT_TOP_K, help="names per recording (default 5)"
+    )
+    predict.add_argument(
+        "--calibration",
+        default=DEFAULT_CALIBRATION,
+        help=(
+            "constant subtracted from the scores of training (seen) classes: auto (the "
+            "model's, chosen on seen classes by the zsl_training pipeline), off (raw scores) "
+            "or a number (default %(default)s)"
+        ),
     )
     variant = "the trained variant to use (default %(default)s)"
     predict.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLITS, help=variant)
@@ -189,6 +206,12 @@ def predict_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from pose_zsl.inference import parse_calibration
+
+    try:
+        calibration = parse_calibration(args.calibration, "--calibration")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.output is not None and args.output.suffix not in OUTPUT_FORMATS:
         raise UsageError(f"--output {args.output}: use a .parquet or .csv file name")
     try:
@@ -198,7 +221,7 @@ def predict_command(args: argparse.Namespace) -> int:
     project = args.project.resolve() if args.project else find_project(Path.cwd())
     predictor = _load_predictor(args, project)  # missing/unusable models: main() exits with 1
     recordings, unreadable = predictor.read(args.recordings, denoise=not args.no_denoise)
-    ranking = predictor.rank(recordings, labels, args.top_k)
+    ranking = predictor.rank(recordings, labels, args.top_k, calibration=calibration)
     skipped = pd.concat([unreadable, ranking.skipped], ignore_index=True)
     for recording, reason in skipped.itertuples(index=False):
         print(f"pose-zsl: skipped {recording}: {reason}", file=sys.stderr)

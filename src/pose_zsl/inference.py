@@ -14,7 +14,9 @@ ranks any list of candidate action names for any number of recordings:
    phrase, the table's templates) and the same embedder that produced the table;
 4. the head scores features against the candidates; candidates that are *training* (seen)
    classes get the calibrated-stacking constant subtracted (generalised zero-shot, Chao et
-   al.), and the top-k are returned.
+   al.), and the top-k are returned. ``calibration`` chooses the constant: ``"auto"`` (the
+   model's, chosen by the ``zsl_training`` pipeline: with every class name as a candidate the
+   ranking is the evaluation's calibrated GZSL), ``"off"`` (raw scores) or a number.
 
 Bad input is reported, not guessed around: unreadable recordings, recordings whose joint count
 or channels do not fit the model, empty or all-zero recordings are skipped one by one with
@@ -57,6 +59,10 @@ DEFAULT_SPLIT = "nearest"
 DEFAULT_HEAD = "relation_net"
 DEFAULT_EMBEDDING = "learned"
 DEFAULT_TOP_K = 5
+#: The calibration choices besides a number: the model's own constant, or none.
+CALIBRATION_AUTO = "auto"
+CALIBRATION_OFF = "off"
+DEFAULT_CALIBRATION = CALIBRATION_AUTO
 #: Bodies kept when reading NTU files: the ingestion default, so body selection matches training
 #: (the model's own ``max_bodies`` is applied afterwards by the windowing, as in training).
 READ_MAX_BODIES = 2
@@ -182,6 +188,30 @@ def load_calibration(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from error
     return calibration
+
+
+def parse_calibration(value: Any, name: str = "calibration") -> str | float:
+    """``"auto"``, ``"off"`` or a finite float from a flag or parameter value (a string such
+    as ``"0.3"`` or a number).
+
+    Raises:
+        ValueError: anything else; the message names ``name`` (the flag or parameter).
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in (CALIBRATION_AUTO, CALIBRATION_OFF):
+            return text
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is not None and np.isfinite(number):
+            return number
+    raise ValueError(
+        f"{name} must be 'auto' (the model's calibration constant), 'off' (raw scores) or a "
+        f"finite number to subtract from the training classes' scores, got {value!r}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -850,25 +880,39 @@ class ZeroShotPredictor:
 
     # -- ranking ------------------------------------------------------------------------------
 
+    def calibration_constant(self, calibration: Any = DEFAULT_CALIBRATION) -> float | None:
+        """The constant subtracted from training classes' scores for a ``calibration`` choice
+        (see :func:`parse_calibration`); None: no subtraction."""
+        choice = parse_calibration(calibration)
+        if choice == CALIBRATION_AUTO:
+            return self.gamma
+        if choice == CALIBRATION_OFF:
+            return None
+        return float(choice)
+
     def rank(
         self,
         recordings: Sequence[Recording | np.ndarray],
         labels: Iterable[str],
         top_k: int = DEFAULT_TOP_K,
         names: Sequence[str] | None = None,
+        calibration: Any = DEFAULT_CALIBRATION,
     ) -> Ranking:
         """Rank the candidate ``labels`` for every recording.
 
         ``recordings`` are :class:`Recording` objects or arrays (T, M, V, C) / (T, V, C);
         ``names`` label the arrays (default ``recording_<i>``). ``top_k`` is capped at the number
         of candidates. Scores are the head's (higher = better), minus the calibration constant
-        for candidates that are training classes; ``raw_score`` is before that subtraction.
+        (:meth:`calibration_constant`) for candidates that are training classes; ``raw_score``
+        is before that subtraction.
         """
         if int(top_k) < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        choice = parse_calibration(calibration)
+        gamma = self.calibration_constant(choice)
         wrapped = _as_recordings(recordings, names)
         candidates = self.candidates(labels)
-        if candidates.seen.any() and self.gamma is None:
+        if candidates.seen.any() and gamma is None and choice == CALIBRATION_AUTO:
             logger.warning(
                 "seen classes are among the candidates but no calibration constant is loaded: "
                 "scores favour seen classes"
@@ -882,9 +926,9 @@ class ZeroShotPredictor:
         raw = score(self.head, features, candidates.vectors, device=self.device).astype(np.float64)
         seen_columns = np.flatnonzero(candidates.seen)
         calibrated = raw.copy()
-        if seen_columns.size and self.gamma is not None:
+        if seen_columns.size and gamma is not None:
             columns_ids = np.arange(len(candidates.labels))
-            calibrated = calibrated_stacking(raw, columns_ids, seen_columns, self.gamma)
+            calibrated = calibrated_stacking(raw, columns_ids, seen_columns, gamma)
         k = min(int(top_k), len(candidates.labels))
         order = np.argsort(-calibrated, axis=1, kind="stable")[:, :k]
         rows = np.repeat(np.arange(len(kept)), k)
@@ -912,10 +956,11 @@ class ZeroShotPredictor:
         labels: Iterable[str],
         top_k: int = DEFAULT_TOP_K,
         names: Sequence[str] | None = None,
+        calibration: Any = DEFAULT_CALIBRATION,
     ) -> pd.DataFrame:
         """:meth:`rank`'s predictions; the skipped recordings are in ``attrs["skipped"]``
         (a list of ``{"recording", "reason"}`` dicts)."""
-        ranking = self.rank(recordings, labels, top_k, names)
+        ranking = self.rank(recordings, labels, top_k, names, calibration)
         frame = ranking.predictions
         frame.attrs["skipped"] = ranking.skipped.to_dict("records")
         return frame
@@ -993,16 +1038,21 @@ def _request_recording(
 
 
 def rank_requests(
-    predictor: ZeroShotPredictor, requests: pd.DataFrame, top_k: int = DEFAULT_TOP_K
+    predictor: ZeroShotPredictor,
+    requests: pd.DataFrame,
+    top_k: int = DEFAULT_TOP_K,
+    calibration: Any = DEFAULT_CALIBRATION,
 ) -> Ranking:
     """Rank a request table; rows sharing one candidate list are predicted in one batch.
 
-    ``labels`` may be a list of names or one comma-separated string per row.
+    ``labels`` may be a list of names or one comma-separated string per row; ``calibration``
+    is :meth:`ZeroShotPredictor.rank`'s.
 
     Raises:
         ValueError: the table lacks ``skeleton``, ``shape`` or ``labels``, or a row's candidate
             list is empty or has duplicates.
     """
+    calibration = parse_calibration(calibration)
     missing = sorted({"skeleton", "shape", "labels"} - set(requests.columns))
     if missing:
         raise ValueError(f"request table lacks columns {missing}; expected {list(REQUEST_COLUMNS)}")
@@ -1022,7 +1072,7 @@ def rank_requests(
         groups.setdefault(tuple(check_labels(labels)), []).append(recording)
     predictions, skipped_frames = [], [skipped_frame(skipped)]
     for labels, recordings in groups.items():
-        ranking = predictor.rank(recordings, labels, top_k)
+        ranking = predictor.rank(recordings, labels, top_k, calibration=calibration)
         predictions.append(ranking.predictions)
         skipped_frames.append(ranking.skipped)
     table = pd.concat(predictions, ignore_index=True) if predictions else empty_predictions()

@@ -17,12 +17,14 @@ labels      array of string        candidate action names (free text)
 
 and the output is the ranked table of :data:`pose_zsl.inference.PREDICTION_COLUMNS` plus
 ``error`` (one row with rank 0 and the reason for each recording that could not be
-predicted). The parameter ``top_k`` (default 5) sets how many names are returned per recording.
+predicted). The parameter ``top_k`` (default 5) sets how many names are returned per recording;
+``calibration`` (default ``"auto"``: the model's constant; ``"off"``; or a number as a string,
+e.g. ``"0.3"``) what is subtracted from the scores of training classes.
 Flattened skeletons keep MLflow's per-element schema check fast for long recordings.
 
 ``mlflow.pyfunc.load_model(uri).predict(requests)`` and ``mlflow models serve -m URI`` both work;
 a served model takes ``{"dataframe_records": [{"recording": ..., "skeleton": [...],
-"shape": [T, M, V, C], "labels": [...]}], "params": {"top_k": 3}}``.
+"shape": [T, M, V, C], "labels": [...]}], "params": {"top_k": 3, "calibration": "off"}}``.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from mlflow.models.model import ModelInfo
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
 from pose_zsl.inference import (
+    DEFAULT_CALIBRATION,
     DEFAULT_TOP_K,
     ModelFiles,
     ZeroShotPredictor,
+    parse_calibration,
     rank_requests,
     requests_frame,
     text_model_path,
@@ -67,7 +71,7 @@ RUNTIME_DISTRIBUTIONS = (
 
 def pyfunc_signature(with_params: bool = True) -> ModelSignature:
     """The explicit signature (MLflow 3 wants one): request columns in, ranked names out,
-    ``top_k`` as an inference parameter unless ``with_params`` is False."""
+    ``top_k`` and ``calibration`` as inference parameters unless ``with_params`` is False."""
     inputs = Schema(
         [
             ColSpec("string", "recording", required=False),
@@ -88,7 +92,16 @@ def pyfunc_signature(with_params: bool = True) -> ModelSignature:
             ColSpec("string", "error", required=False),
         ]
     )
-    params = ParamSchema([ParamSpec("top_k", "long", DEFAULT_TOP_K)]) if with_params else None
+    params = (
+        ParamSchema(
+            [
+                ParamSpec("top_k", "long", DEFAULT_TOP_K),
+                ParamSpec("calibration", "string", DEFAULT_CALIBRATION),
+            ]
+        )
+        if with_params
+        else None
+    )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
@@ -122,8 +135,12 @@ class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
             raise RuntimeError("the model is not loaded: use mlflow.pyfunc.load_model")
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
-        top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
-        return rank_requests(self.predictor, model_input, top_k).combined()
+        params = params or {}
+        top_k = int(params.get("top_k", DEFAULT_TOP_K))
+        calibration = parse_calibration(
+            params.get("calibration", DEFAULT_CALIBRATION), "the calibration parameter"
+        )
+        return rank_requests(self.predictor, model_input, top_k, calibration).combined()
 
 
 def pip_requirements() -> list[str]:

@@ -71,8 +71,15 @@ def predict_actions(
     Raises:
         ValueError: there were requests but none could be predicted (the reasons are listed).
     """
-    from pose_zsl.inference import Ranking, ZeroShotPredictor, empty_predictions, rank_requests
+    from pose_zsl.inference import (
+        Ranking,
+        ZeroShotPredictor,
+        empty_predictions,
+        parse_calibration,
+        rank_requests,
+    )
 
+    calibration_choice = parse_calibration(params["calibration"], "inference.calibration")
     if inference_requests.empty:
         return Ranking(empty_predictions()).combined()
     predictor = ZeroShotPredictor(
@@ -83,7 +90,9 @@ def predict_actions(
         device=str(params.get("device", "cpu")),
         batch_size=int(params.get("batch_size", 64)),
     )
-    ranking: Ranking = rank_requests(predictor, inference_requests, int(params.get("top_k", 5)))
+    ranking: Ranking = rank_requests(
+        predictor, inference_requests, int(params.get("top_k", 5)), calibration_choice
+    )
     if ranking.predictions.empty:
         reasons = "; ".join(f"{r}: {why}" for r, why in ranking.skipped.itertuples(index=False))
         raise ValueError(
