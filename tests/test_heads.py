@@ -402,7 +402,8 @@ def test_infonce_learns_zero_shot(problem):
 def test_projection_bias_is_off_in_both_presets_and_configurable(problem, kind):
     assert default_config(kind, "paper").bias is False
     assert default_config(kind, "synthetic").bias is False
-    config = replace(default_config(kind, "synthetic"), epochs=2)
+    # Uncentred: shifting by the training mean would break the oddness checked below.
+    config = replace(default_config(kind, "synthetic"), epochs=2, center=False)
     plain, _ = train_on(problem, kind, config)
     assert plain.projection.bias is None
     assert plain.dims()["bias"] is False
@@ -438,6 +439,87 @@ def test_head_files_written_before_the_bias_field_load_with_their_bias(problem, 
     features, embeddings = problem["features"][:10], problem["embeddings"]
     np.testing.assert_array_equal(
         score(loaded, features, embeddings), score(model, features, embeddings)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Feature centring (hubness: non-negative features share one dominant direction)
+# --------------------------------------------------------------------------------------------
+
+
+def _hub_case(center: bool) -> tuple[heads.DeViSEHead, np.ndarray, np.ndarray, np.ndarray]:
+    """Class k's feature is ``5 e_0 + e_(k+1)``: a large shared non-negative direction plus one
+    class-specific one. The projection maps the shared direction onto class 0's embedding, so
+    without centring class 0 scores 5 (+1) for every sample against 1 for the true class."""
+    features = np.hstack([np.full((3, 1), 5.0), np.eye(3)]).astype(np.float32)
+    labels = np.arange(3)
+    embeddings = np.eye(3, dtype=np.float32)
+    model = heads.DeViSEHead(feature_dim=4, embedding_dim=3, center=center)
+    with torch.no_grad():
+        model.projection.weight.copy_(torch.tensor(np.hstack([np.eye(3)[:, :1], np.eye(3)])))
+        if center:
+            unit = heads.l2_normalise("features", features)
+            model.feature_mean.copy_(torch.from_numpy(unit.mean(axis=0)))
+    return model, features, labels, embeddings
+
+
+def test_centring_removes_a_shared_offset_that_wins_every_sample():
+    plain, features, labels, embeddings = _hub_case(center=False)
+    assert (score(plain, features, embeddings).argmax(axis=1) == 0).all()
+    centred, *_ = _hub_case(center=True)
+    np.testing.assert_array_equal(score(centred, features, embeddings).argmax(axis=1), labels)
+
+
+@pytest.mark.parametrize("kind", ["devise", "infonce"])
+def test_centring_mean_comes_from_the_training_features_only(problem, kind):
+    config = replace(default_config(kind, "synthetic"), epochs=2, center=True)
+    model, _ = train_on(problem, kind, config)
+    train = problem["train"]
+    unit = problem["features"] / np.linalg.norm(problem["features"], axis=1, keepdims=True)
+    expected = unit[train].mean(axis=0)
+    # Both are means of the same float32 unit vectors (float64 accumulation in the head): they
+    # differ only by the final rounding to float32, a few ulps of values of order 0.1.
+    np.testing.assert_allclose(model.feature_mean.numpy(), expected, rtol=0, atol=1e-6)
+    everything = unit.mean(axis=0)  # adds seen-class test and unseen-class samples
+    assert np.abs(everything - expected).max() > 1e-3
+    # Scoring applies the stored mean: a head without it scores differently.
+    features, embeddings = problem["features"][:8], problem["embeddings"]
+    shifted = score(model, features, embeddings)
+    with torch.no_grad():
+        model.feature_mean.zero_()
+    assert np.abs(score(model, features, embeddings) - shifted).max() > 1e-3
+
+
+def test_centring_presets_and_validation():
+    assert default_config("devise", "synthetic").center is True
+    assert default_config("infonce", "synthetic").center is True
+    assert default_config("devise", "paper").center is False
+    assert default_config("infonce", "paper").center is False
+    with pytest.raises(ValueError, match="center must be true or false"):
+        config_from_dict("infonce", {"center": 1})
+
+
+@pytest.mark.parametrize("kind", ["devise", "infonce"])
+def test_centred_heads_round_trip_and_older_files_load_uncentred(problem, kind, tmp_path):
+    features, embeddings = problem["features"][:10], problem["embeddings"]
+    config = replace(default_config(kind, "synthetic"), epochs=2, center=True)
+    centred, _ = train_on(problem, kind, config)
+    save_head(centred, tmp_path / "new.pt")
+    loaded = load_head(tmp_path / "new.pt")
+    assert loaded.dims()["center"] is True and loaded.config.center is True
+    np.testing.assert_array_equal(loaded.feature_mean.numpy(), centred.feature_mean.numpy())
+    np.testing.assert_array_equal(
+        score(loaded, features, embeddings), score(centred, features, embeddings)
+    )
+    # Files written before the field have no "center" and no stored mean: they never centred.
+    plain, _ = train_on(problem, kind, replace(config, center=False))
+    payload = heads.head_artifact(plain)
+    del payload["config"]["center"], payload["dims"]["center"]
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_head(tmp_path / "old.pt")
+    assert old.config.center is False and not hasattr(old, "feature_mean")
+    np.testing.assert_array_equal(
+        score(old, features, embeddings), score(plain, features, embeddings)
     )
 
 
