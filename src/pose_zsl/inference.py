@@ -292,16 +292,26 @@ def skipped_frame(rows: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     return frame.astype({"recording": "string", "reason": "string"})
 
 
+#: What a folder given to :func:`read_recordings` is searched for: every format a file given on
+#: its own is read as (single recordings (T, M, V, C) and ST-GCN arrays alike are ``.npy``).
+FOLDER_PATTERNS = ("*.skeleton", "*_skeleton3D.txt", "*.npy")
+
+
 def _expand(path: Path) -> list[Path]:
-    """A folder becomes the recordings directly inside it, sorted."""
+    """A folder becomes the recordings directly inside it (:data:`FOLDER_PATTERNS`), sorted."""
     if not path.is_dir():
         return [path]
-    found = {
-        *path.glob("*.skeleton"),
-        *path.glob("*_skeleton3D.txt"),
-        *path.glob("*_data.npy"),
-    }
+    found = {file for pattern in FOLDER_PATTERNS for file in path.glob(pattern) if file.is_file()}
     return sorted(found)
+
+
+def _nothing_in(folder: Path) -> str:
+    """Why a folder yielded no recording: the patterns looked for, and where else to look."""
+    patterns = ", ".join(FOLDER_PATTERNS)
+    reason = f"folder holds no recording: looked for {patterns} directly inside it"
+    if any(child.is_dir() for child in folder.iterdir()):
+        reason += " (sub-folders are not searched: give them as arguments)"
+    return reason
 
 
 def _stgcn_array_recordings(path: Path, array: np.ndarray) -> list[Recording]:
@@ -376,7 +386,7 @@ def read_recordings(
             continue
         files = _expand(given)
         if not files:
-            skipped.append((str(raw), "folder holds no .skeleton, *_skeleton3D.txt or .npy files"))
+            skipped.append((str(raw), _nothing_in(given)))
         for path in files:
             try:
                 recordings.extend(_read_one(path, max_bodies, denoise))

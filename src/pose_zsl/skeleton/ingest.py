@@ -17,7 +17,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -53,6 +53,8 @@ class IngestResult:
     samples: pd.DataFrame
     sequences: pa.Table
     skipped: pd.DataFrame
+    #: recording files found per top-level sub-folder of the root ("." = the root itself)
+    found: dict[str, int] = field(default_factory=dict)
 
     def skipped_counts(self) -> dict[str, int]:
         return dict(Counter(self.skipped["category"]))
@@ -135,10 +137,14 @@ def _skipped_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def _finish(
-    records: list[dict], tables: list[pa.Table], skipped: list[dict], what: str
+    records: list[dict],
+    tables: list[pa.Table],
+    skipped: list[dict],
+    what: str,
+    found: dict[str, int] | None = None,
 ) -> IngestResult:
     sequences = pa.concat_tables(tables) if tables else SEQUENCE_SCHEMA.empty_table()
-    result = IngestResult(samples_frame(records), sequences, _skipped_frame(skipped))
+    result = IngestResult(samples_frame(records), sequences, _skipped_frame(skipped), found or {})
     counts = result.skipped_counts()
     log.info(
         "ingested %d %s samples (%d frames); skipped %d%s",
@@ -159,6 +165,110 @@ def _require_dir(root: str | PathLike[str], what: str) -> Path:
     if not root.is_dir():
         raise FileNotFoundError(f"{what} directory {root} does not exist")
     return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the recording files of a folder tree
+
+
+class DuplicateSampleError(ValueError):
+    """The same recording file name (hence sample id) is in two folders under one root."""
+
+    def __init__(self, name: str, first: Path, second: Path) -> None:
+        self.name, self.first, self.second = name, first, second
+        super().__init__(
+            f"duplicate sample {name!r}: found as {first} and as {second}; keep one copy (or "
+            "point the ingestion at one of the folders)"
+        )
+
+
+def _skipped_dir(name: str) -> bool:
+    """Hidden folders and the resource-fork copies macOS adds to zip archives (``._*`` files
+    with the real names) hold no recording."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _walk_files(root: Path) -> Iterable[Path]:
+    """Every file under ``root`` at any depth; symlinked folders are followed, once each."""
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop, or a folder linked twice
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not _skipped_dir(d)]
+        for name in files:
+            yield Path(folder, name)
+
+
+def find_recording_files(root: Path, suffix: str) -> tuple[list[Path], dict[str, int]]:
+    """The files under ``root`` (any depth) whose name ends with ``suffix``, sorted by their
+    path relative to ``root`` (a flat folder: by name), and how many were found per top-level
+    sub-folder (``"."``: directly inside ``root``).
+
+    The file name is the sample id, so a name found twice is refused before anything is read:
+    the same recording in two folders (two overlapping copies of an archive) would otherwise be
+    ingested twice, possibly into both sides of a train/test split.
+
+    Raises:
+        DuplicateSampleError: two files with the same name (both paths named).
+    """
+    by_name: dict[str, Path] = {}
+    for path in _walk_files(root):
+        if not path.name.endswith(suffix):
+            continue
+        if path.name in by_name:
+            first, second = sorted((by_name[path.name], path), key=lambda p: p.parts)
+            raise DuplicateSampleError(path.name, first, second)
+        by_name[path.name] = path
+    paths = sorted(by_name.values(), key=lambda p: p.relative_to(root).parts)
+    where = Counter(
+        p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else "." for p in paths
+    )
+    if set(where) - {"."}:
+        log.info(
+            "found %d *%s files under %s: %s",
+            len(paths),
+            suffix,
+            root,
+            ", ".join(f"{count} in {folder}/" for folder, count in sorted(where.items())),
+        )
+    return paths, dict(sorted(where.items()))
+
+
+#: The files each raw format reads, for messages: (name ending, description).
+FORMAT_FILES = {
+    "ntu": (".skeleton", "NTU RGB+D *.skeleton files"),
+    "msr_action3d": ("_skeleton3D.txt", "MSR Action3D *_skeleton3D.txt files"),
+    "utkinect": ("actionLabel.txt", "UTKinect-Action3D joints_sSS_eEE.txt with actionLabel.txt"),
+    "stgcn_arrays": ("_data.npy", "ST-GCN {train,val}_data.npy with *_label.pkl"),
+}
+
+#: What a file name ending says about a folder, and the environment that reads such a folder.
+_FORMAT_HINTS = (
+    (".skeleton", "an NTU RGB+D folder? use --env ntu60 (--env ntu120 for NTU RGB+D 120)"),
+    ("_skeleton3D.txt", "an MSR Action3D folder? use --env msr_action3d"),
+    ("actionLabel.txt", "a UTKinect-Action3D folder? use --env utkinect"),
+    ("_data.npy", "ST-GCN arrays? use --env stgcn_arrays"),
+)
+
+
+def wrong_format_message(root: str | PathLike[str], expected: str) -> str:
+    """Which files the raw ``expected`` format reads, and what ``root`` holds instead (with the
+    environment that reads it when it is another known format)."""
+    root = Path(root)
+    files = list(_walk_files(root)) if root.is_dir() else []
+    wanted = FORMAT_FILES[expected][1] if expected in FORMAT_FILES else expected
+    seen = []
+    for ending, hint in _FORMAT_HINTS:
+        count = sum(path.name.endswith(ending) for path in files)
+        if count and ending != FORMAT_FILES.get(expected, ("",))[0]:
+            seen.append(f"{count} {ending} file{'s' if count > 1 else ''}: {hint}")
+    if not seen:
+        kinds = Counter(path.suffix or path.name for path in files).most_common(5)
+        seen = [", ".join(f"{count} {kind}" for kind, count in kinds) or "no file at all"]
+    return f"expected {wanted} under {root} (any depth); found instead {'; '.join(seen)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +326,8 @@ def ingest_ntu_dir(
     source: str = "ntu",
     skip_missing_list: bool = True,
 ) -> IngestResult:
-    """Ingest every ``SsssCcccPpppRrrrAaaa.skeleton`` file directly inside ``root``.
+    """Ingest every ``SsssCcccPpppRrrrAaaa.skeleton`` file under ``root``, at any depth (NTU
+    RGB+D 120's two archives unpacked side by side, per-setup folders).
 
     Args:
         dataset: ``"ntu60"`` or ``"ntu120"``: class list, cross-subject performers, the
@@ -224,26 +335,28 @@ def ingest_ntu_dir(
             classes are skipped.
         max_bodies, denoise: see :func:`pose_zsl.skeleton.ntu.load_sample`.
         workers: processes; ``None`` = CPU count, ``1`` = in this process.
-        limit: ingest at most this many files (after sorting by name), for quick runs.
+        limit: ingest at most this many files (after sorting by relative path), for quick runs.
         source: the ``samples.source`` value (``"synthetic"`` for generated files).
         skip_missing_list: skip samples on the official missing-skeleton list (only meaningful
             for real NTU data; generated files never carry those names by design).
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
+        DuplicateSampleError: the same file name in two folders.
     """
     root = _require_dir(root, "NTU skeleton")
+    paths, found = find_recording_files(root, ".skeleton")
     num_classes = ntu_tables.num_classes(dataset)
     missing = ntu_tables.missing_skeleton_ids(dataset) if skip_missing_list else frozenset()
     skipped: list[dict] = []
     candidates: list[tuple[str, ntu.SampleName]] = []
-    for path in sorted(root.glob("*.skeleton")):
+    for path in paths:
         try:
             name = ntu.parse_sample_name(path)
         except SkeletonFormatError as error:
             skipped.append(_skip(path, None, UNKNOWN_NAME, str(error)))
             continue
-        sample_id = str(name)  # == the file stem, so unique within the folder
+        sample_id = str(name)  # == the file stem, so unique (find_recording_files)
         if name.action > num_classes:
             skipped.append(
                 _skip(
@@ -294,7 +407,7 @@ def ingest_ntu_dir(
             arrays.append(array)
         if ids:
             tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, source)
+    return _finish(records, tables, skipped, source, found)
 
 
 def _skip(path: str | Path | None, sample_id: str | None, category: str, reason: str) -> dict:
@@ -346,18 +459,18 @@ def kinect_v1_record(
 def ingest_msr_dir(
     root: str | PathLike[str], workers: int | None = None, limit: int | None = None
 ) -> IngestResult:
-    """Ingest ``aAA_sSS_eEE_skeleton3D.txt`` files from ``root`` (or its
-    ``real_world_coordinates/`` folder, as in the release).
+    """Ingest the ``aAA_sSS_eEE_skeleton3D.txt`` files under ``root``, at any depth (the
+    release folder holds them in ``real_world_coordinates/``).
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
+        DuplicateSampleError: the same file name in two folders.
     """
     root = _require_dir(root, "MSR Action3D")
-    if not any(root.glob("*_skeleton3D.txt")) and (root / "real_world_coordinates").is_dir():
-        root = root / "real_world_coordinates"
+    paths, found = find_recording_files(root, "_skeleton3D.txt")
     skipped: list[dict] = []
     candidates: list[tuple[str, msr.MSRName]] = []
-    for path in sorted(root.glob("*_skeleton3D.txt")):
+    for path in paths:
         try:
             candidates.append((str(path), msr.parse_msr_name(path)))
         except SkeletonFormatError as error:
@@ -395,7 +508,7 @@ def ingest_msr_dir(
             arrays.append(array)
         if ids:
             tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, "msr_action3d")
+    return _finish(records, tables, skipped, "msr_action3d", found)
 
 
 # ---------------------------------------------------------------------------------------------

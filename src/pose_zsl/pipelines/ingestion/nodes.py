@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -13,6 +14,9 @@ from matplotlib.figure import Figure
 from pose_zsl.datasets import RawSource
 from pose_zsl.reporting import markdown_table
 
+if TYPE_CHECKING:
+    from pose_zsl.skeleton.ingest import IngestResult
+
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_SKIPS = 200
@@ -21,7 +25,43 @@ MAX_LISTED_SKIPS = 200
 def ingest_recordings(
     raw_recordings: RawSource, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pa.Table, pd.DataFrame]:
-    """Parse every recording of the source into the common schema; bad files are skipped."""
+    """Parse every recording of the source into the common schema; bad files are skipped.
+
+    Raises:
+        ValueError: nothing could be ingested; when no file of the format was there at all,
+            the message names the files the format reads and what the folder holds instead.
+        FileNotFoundError: a file the format needs is missing (same addition).
+    """
+    from pose_zsl.skeleton import ingest
+
+    try:
+        result = _ingest(raw_recordings, params)
+    except FileNotFoundError as error:
+        if not Path(raw_recordings.path).is_dir():
+            raise
+        hint = ingest.wrong_format_message(raw_recordings.path, raw_recordings.format)
+        raise FileNotFoundError(f"{error}; {hint}") from error
+    if result.samples.empty and result.skipped.empty:
+        raise ValueError(
+            f"no usable recording in {raw_recordings.path}: "
+            + ingest.wrong_format_message(raw_recordings.path, raw_recordings.format)
+        )
+    if result.samples.empty:
+        raise ValueError(
+            f"no usable recording in {raw_recordings.path}: "
+            f"{len(result.skipped)} skipped ({_reason_counts(result.skipped)})"
+        )
+    logger.info(
+        "Ingested %d samples from %s, skipped %d (%s)",
+        len(result.samples),
+        raw_recordings.path,
+        len(result.skipped),
+        _reason_counts(result.skipped),
+    )
+    return result.samples, result.sequences, result.skipped
+
+
+def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
     from pose_zsl.skeleton import ingest
 
     if raw_recordings.format == "ntu":
@@ -46,19 +86,7 @@ def ingest_recordings(
         result = ingest.ingest_stgcn_arrays(
             raw_recordings.path, raw_recordings.dataset, benchmark=raw_recordings.benchmark
         )
-    if result.samples.empty:
-        raise ValueError(
-            f"no usable recording in {raw_recordings.path}: "
-            f"{len(result.skipped)} skipped ({_reason_counts(result.skipped)})"
-        )
-    logger.info(
-        "Ingested %d samples from %s, skipped %d (%s)",
-        len(result.samples),
-        raw_recordings.path,
-        len(result.skipped),
-        _reason_counts(result.skipped),
-    )
-    return result.samples, result.sequences, result.skipped
+    return result
 
 
 def action_table(raw_recordings: RawSource) -> pd.DataFrame:
@@ -117,4 +145,3 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
 
 def _reason_counts(skipped: pd.DataFrame) -> dict[str, int]:
     return skipped["category"].value_counts().to_dict() if len(skipped) else {}
-
