@@ -93,11 +93,18 @@ def test_templates_and_custom_texts():
         templates=["a person {name}", "{name}", "{official}"],
     )
     assert texts[0] == [
-        "a person eat meal or snack", "eat meal or snack", "eat meal/snack", "a person eats food",
+        "a person eat meal or snack",
+        "eat meal or snack",
+        "eat meal/snack",
+        "a person eats food",
     ]
     assert texts[1] == [
-        "a person drink water", "drink water", "drink water",
-        "someone drinks from a cup", "sipping water", "a glass of water",
+        "a person drink water",
+        "drink water",
+        "drink water",
+        "someone drinks from a cup",
+        "sipping water",
+        "a glass of water",
     ]
     assert texts[2] == ["a person clapping", "clapping", "clapping"]
 
@@ -110,7 +117,8 @@ def test_custom_key_by_readable_phrase():
 def test_custom_only_needs_every_class():
     names = ["drink water", "clapping"]
     assert class_texts(names, custom_texts={0: "sip", 1: "applaud"}, templates=[]) == [
-        ["sip"], ["applaud"],
+        ["sip"],
+        ["applaud"],
     ]
     with pytest.raises(ValueError, match=r"class 1 \('clapping'\) has no text"):
         class_texts(names, custom_texts={0: "sip"}, templates=[])
@@ -132,8 +140,12 @@ def test_bad_custom_texts(custom, match):
 
 @pytest.mark.parametrize(
     ("template", "match"),
-    [("a person", "neither"), ("{name} {nme}", "unknown fields"), ("{name", "invalid"),
-     ("{0}", "unknown fields")],
+    [
+        ("a person", "neither"),
+        ("{name} {nme}", "unknown fields"),
+        ("{name", "invalid"),
+        ("{0}", "unknown fields"),
+    ],
 )
 def test_bad_templates(template, match):
     with pytest.raises(ValueError, match=match):

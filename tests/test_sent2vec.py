@@ -116,8 +116,10 @@ def test_repeated_words_count_every_time(models):
     jacket = unigram.word_ids[b"jacket"]
     assert unigram.row_ids("jacket jacket jacket") == [jacket] * 3
     np.testing.assert_allclose(
-        unigram.embed_sentences(["jacket jacket jacket"])[0], unigram.input_matrix[jacket],
-        rtol=0, atol=1e-6,
+        unigram.embed_sentences(["jacket jacket jacket"])[0],
+        unigram.input_matrix[jacket],
+        rtol=0,
+        atol=1e-6,
     )
     bigram = models["tiny_bigram"]
     rows = bigram.row_ids("wear wear jacket jacket")
@@ -189,8 +191,16 @@ def write_model(
     parts.append(struct.pack("<9i", dim, 5, 5, 1, 10, word_ngrams, 2, model_type, bucket))
     parts.append(struct.pack("<iiid", 3, 6, 100, 1e-4))
     entries = [(w, 0) for w in words] + [(label, 1) for label in labels]
-    parts.append(struct.pack("<iiiqq", len(entries), len(words), len(labels), 1000,
-                             prune_pairs if prune_pairs else -1))
+    parts.append(
+        struct.pack(
+            "<iiiqq",
+            len(entries),
+            len(words),
+            len(labels),
+            1000,
+            prune_pairs if prune_pairs else -1,
+        )
+    )
     for count, (token, kind) in enumerate(entries):
         parts.append(token.encode() + b"\0" + struct.pack("<qb", 1000 - count, kind))
     parts.append(struct.pack("<ii", 0, 0) * prune_pairs)
