@@ -22,12 +22,16 @@ def markdown_table(frame: pd.DataFrame, float_format: str = "{:.2f}") -> str:
     return "\n".join([header, rule, *rows])
 
 
-def format_interval(value: float, low: float, high: float, digits: int = 1) -> str:
-    """``70.8 [52.6, 83.8]``; the bare value when the interval is missing (NaN), a dash for a
-    missing value."""
+def format_interval(
+    value: float, low: float, high: float, digits: int = 1, spread: float | None = None
+) -> str:
+    """``70.8 [52.6, 83.8]``, or with a ``spread`` (a standard deviation) ``70.8 ± 4.1 [52.6,
+    83.8]``; the interval is left out when missing (NaN), a missing value is a dash."""
     if pd.isna(value):
         return "-"
     text = f"{value:.{digits}f}"
+    if spread is not None:
+        text += f" ± {spread:.{digits}f}"
     if pd.isna(low) or pd.isna(high):
         return text
     return f"{text} [{low:.{digits}f}, {high:.{digits}f}]"

@@ -239,7 +239,7 @@ def _zsl_problem(
     return sub_scores[rows], sub_truth, sub_ids, _columns_of(sub_ids, sub_truth)
 
 
-def _zsl_ks(ks: Sequence[int], num_classes: int) -> list[int]:
+def _reported_ks(ks: Sequence[int], num_classes: int) -> list[int]:
     return [k for k in sorted(set(ks) | {1}) if k == 1 or k < num_classes]
 
 
@@ -264,7 +264,7 @@ def zsl_metrics(
     sub_scores, _, sub_ids, columns = _zsl_problem(scores, labels, class_ids, unseen_class_ids)
     return {
         f"top{k}": float(100.0 * _hits(sub_scores, columns, k).mean())
-        for k in _zsl_ks(ks, sub_ids.size)
+        for k in _reported_ks(ks, sub_ids.size)
     }
 
 
@@ -276,8 +276,8 @@ def _gzsl_outcomes(
     unseen_class_ids: Iterable[int] | np.ndarray,
     calibration: float,
     ks: Sequence[int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-    """``(labels, seen ids, seen rows, unseen rows, top-1 hits, {k: hits of unseen rows})``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """``(labels, seen rows, unseen rows, top-1 hits, {k: hits of unseen rows})``."""
     matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
     seen, unseen = check_split(ids, seen_class_ids, unseen_class_ids)
     if calibration != 0.0:
@@ -287,11 +287,9 @@ def _gzsl_outcomes(
     if not seen_rows.any():
         raise ValueError("no seen-class test samples: seen accuracy and H need them")
     hit_k = {
-        k: _hits(matrix[unseen_rows], columns[unseen_rows], k)
-        for k in sorted(set(ks) | {1})
-        if k == 1 or k < ids.size
+        k: _hits(matrix[unseen_rows], columns[unseen_rows], k) for k in _reported_ks(ks, ids.size)
     }
-    return truth, seen, seen_rows, unseen_rows, _hits(matrix, columns, 1), hit_k
+    return truth, seen_rows, unseen_rows, _hits(matrix, columns, 1), hit_k
 
 
 def gzsl_metrics(
@@ -317,7 +315,7 @@ def gzsl_metrics(
         ValueError: seen/unseen sets overlapping or not covering ``class_ids``, no seen-class or
             no unseen-class test samples, or the errors of :func:`check_inputs`.
     """
-    truth, _, seen_rows, unseen_rows, top1, hit_k = _gzsl_outcomes(
+    truth, seen_rows, unseen_rows, top1, hit_k = _gzsl_outcomes(
         scores, labels, class_ids, seen_class_ids, unseen_class_ids, calibration, ks
     )
     result = {f"hit{k}": float(100.0 * hits.mean()) for k, hits in hit_k.items()}
@@ -460,7 +458,7 @@ def metric_rows(
     sub_scores, sub_truth, sub_ids, columns = _zsl_problem(
         scores, labels, class_ids, unseen_class_ids
     )
-    for k in _zsl_ks(ks, sub_ids.size):
+    for k in _reported_ks(ks, sub_ids.size):
         rows.append(_proportion_row("zsl", f"top{k}", _hits(sub_scores, columns, k)))
     top1 = _hits(sub_scores, columns, 1)
     rows.append(_class_mean_row("zsl", "top1_class_mean", top1, sub_truth))
@@ -472,7 +470,7 @@ def metric_rows(
     if calibration is not None:
         settings.append(("gzsl_calibrated", float(calibration)))
     for protocol, gamma in settings:
-        truth, _, seen_rows, unseen_rows, hits, hit_k = _gzsl_outcomes(
+        truth, seen_rows, unseen_rows, hits, hit_k = _gzsl_outcomes(
             scores, labels, class_ids, seen_class_ids, unseen_class_ids, gamma, ks
         )
         rows.extend(_proportion_row(protocol, f"hit{k}", h) for k, h in hit_k.items())

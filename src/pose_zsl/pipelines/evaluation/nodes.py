@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
 from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, unseen_class_ids
-from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix, head_seed
+from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix, variant_heads
 from pose_zsl.reporting import format_interval, markdown_table
 from pose_zsl.zsl.stats import summarise_seeds
 
@@ -84,7 +84,7 @@ def evaluate_variant(
     WARNING names the variant and seed when one class takes at least
     ``collapse_warning_share`` % of its ZSL predictions.
     """
-    from pose_zsl.models.heads import head_from_artifact, joint_space_points, score
+    from pose_zsl.models.heads import joint_space_points, score
     from pose_zsl.reporting import joint_space_figure
     from pose_zsl.zsl.metrics import (
         confusion_matrix,
@@ -94,7 +94,8 @@ def evaluate_variant(
         restrict_scores,
     )
 
-    model = head_from_artifact(zsl_model, source="zsl_model")
+    heads = _calibrated_heads(zsl_model, zsl_repeat_models, calibration, training_seed)
+    model = heads[0][0]  # the per-class table and the figures are zsl_model's
     seen, unseen = seen_class_ids(split_classes), unseen_class_ids(split_classes)
     test = test_rows(features)
     labels = test["action_id"].to_numpy(dtype=np.int64)
@@ -102,13 +103,12 @@ def evaluate_variant(
     columns = _variant_columns(
         split_classes, params, model.kind, str(label_embeddings["embedder"].iloc[0])
     )
-    heads = [(model, head_seed(zsl_model, training_seed), float(calibration["gamma"]))]
-    heads += _repeat_heads(zsl_repeat_models, calibration, model.kind)
+    test_features = feature_matrix(test)
     tables = []
-    for position, (head, seed, gamma) in enumerate(heads):
-        head_scores = score(head, feature_matrix(test), vectors)
-        if position == 0:
-            scores = head_scores  # the per-class table and the figures are zsl_model's
+    for head, seed, gamma in heads:
+        head_scores = score(head, test_features, vectors)
+        if head is model:
+            scores = head_scores
         rows = metric_rows(
             head_scores,
             labels,
@@ -134,7 +134,7 @@ def evaluate_variant(
     counts = confusion_matrix(unseen_scores, labels[is_unseen], unseen_ids)
     title = f"{columns['split']} / {columns['head']} / {columns['embedding']}: ZSL (unseen test)"
     figure = confusion_matrix_figure(counts, [names[int(i)] for i in unseen_ids], title=title)
-    sample_points, class_points = joint_space_points(model, feature_matrix(test), vectors)
+    sample_points, class_points = joint_space_points(model, test_features, vectors)
     space = joint_space_figure(
         sample_points,
         labels,
@@ -148,32 +148,20 @@ def evaluate_variant(
     return metrics, per_class, figure, space
 
 
-def _repeat_heads(
-    zsl_repeat_models: list[dict], calibration: dict[str, Any], kind: str
+def _calibrated_heads(
+    zsl_model: dict, zsl_repeat_models: list[dict], calibration: dict[str, Any], default_seed: int
 ) -> list[tuple[Any, int, float]]:
-    """(head, seed, calibration constant of that seed) of every repeat head."""
-    from pose_zsl.models.heads import head_from_artifact
-
-    if not zsl_repeat_models:
-        return []
-    repeats = calibration.get("repeat_calibrations", [])
-    gammas = {int(c["seed"]): float(c["gamma"]) for c in repeats}
-    heads = []
-    for position, artefact in enumerate(zsl_repeat_models):
-        source = f"zsl_repeat_models[{position}]"
-        head = head_from_artifact(artefact, source=source)
-        if head.kind != kind:
-            raise ValueError(f"{source} is a {head.kind} head, not a {kind} head like zsl_model")
-        if "seed" not in (artefact.get("meta") or {}):
-            raise ValueError(f"{source} records no training seed (meta 'seed')")
-        seed = head_seed(artefact, 0)
+    """(head, seed, calibration constant of that seed) of the variant's head and its repeats."""
+    heads = variant_heads(zsl_model, zsl_repeat_models, default_seed)
+    gammas = {int(c["seed"]): float(c["gamma"]) for c in calibration.get("repeat_calibrations", [])}
+    gammas[heads[0][1]] = float(calibration["gamma"])
+    for position, (_, seed) in enumerate(heads[1:]):
         if seed not in gammas:
             raise ValueError(
-                f"{source} (seed {seed}) has no calibration constant; the calibration has "
-                f"seeds {sorted(gammas)}: rerun the zsl_training pipeline"
+                f"zsl_repeat_models[{position}] (seed {seed}) has no calibration constant; the "
+                f"calibration has seeds {sorted(gammas)}: rerun the zsl_training pipeline"
             )
-        heads.append((head, seed, gammas[seed]))
-    return heads
+    return [(head, seed, gammas[seed]) for head, seed in heads]
 
 
 def warn_if_collapsed(metrics: pd.DataFrame, threshold: float) -> bool:
@@ -260,12 +248,7 @@ _CELL_KEYS = ["head", "embedding", "split"]
 def format_seed_cell(mean: float, std: float, low: float, high: float, repeats: int) -> str:
     """One seed: ``70.8 [52.6, 83.8]``; several: ``70.8 ± 4.1 [52.6, 83.8]`` (mean ± standard
     deviation over seeds [the seeds' interval bounds averaged]); no interval: without it."""
-    if repeats == 1 or pd.isna(mean):
-        return format_interval(mean, low, high)
-    text = f"{mean:.1f} ± {std:.1f}"
-    if pd.isna(low) or pd.isna(high):
-        return text
-    return f"{text} [{low:.1f}, {high:.1f}]"
+    return format_interval(mean, low, high, spread=std if repeats > 1 else None)
 
 
 def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:

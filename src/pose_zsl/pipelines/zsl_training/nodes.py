@@ -51,12 +51,6 @@ def seen_training_rows(features: pd.DataFrame, seen: list[int]) -> pd.DataFrame:
     return rows
 
 
-def _head_config(kind: str, params: dict[str, Any]) -> Any:
-    from pose_zsl.models.heads import head_config_from_params
-
-    return head_config_from_params(kind, params)
-
-
 def effective_head_configs(params: dict[str, Any]) -> dict[str, Any]:
     """Every head's training config (the preset and its overrides), as the heads train."""
     from dataclasses import asdict
@@ -90,6 +84,35 @@ def head_seed(artefact: dict, default: int) -> int:
     return int((artefact.get("meta") or {}).get("seed", default))
 
 
+def variant_heads(
+    zsl_model: dict, zsl_repeat_models: list[dict], default_seed: int
+) -> list[tuple[Any, int]]:
+    """``(head, seed)`` of the variant's head and of each repeat head, in that order.
+
+    Raises:
+        ValueError: a repeat head of another kind than ``zsl_model`` or without a recorded
+            seed, or two heads sharing a seed.
+    """
+    from pose_zsl.models.heads import head_from_artifact
+
+    main = head_from_artifact(zsl_model, source="zsl_model")
+    heads = [(main, head_seed(zsl_model, default_seed))]
+    for position, artefact in enumerate(zsl_repeat_models):
+        source = f"zsl_repeat_models[{position}]"
+        head = head_from_artifact(artefact, source=source)
+        if head.kind != main.kind:
+            raise ValueError(
+                f"{source} is a {head.kind} head, not a {main.kind} head like zsl_model"
+            )
+        if "seed" not in (artefact.get("meta") or {}):
+            raise ValueError(f"{source} records no training seed (meta 'seed')")
+        heads.append((head, head_seed(artefact, default_seed)))
+    seeds = [seed for _, seed in heads]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the variant's heads share a training seed: {seeds}")
+    return heads
+
+
 def _train(
     kind: str,
     features: pd.DataFrame,
@@ -97,7 +120,7 @@ def _train(
     seen: list[int],
     params: dict[str, Any],
 ) -> tuple[Any, pd.DataFrame]:
-    from pose_zsl.models.heads import train_head
+    from pose_zsl.models.heads import head_config_from_params, train_head
 
     train = seen_training_rows(features, seen)
     vectors, class_ids = class_embeddings(label_embeddings)
@@ -108,7 +131,7 @@ def _train(
         vectors,
         class_ids,
         seen_class_ids=seen,
-        config=_head_config(kind, params),
+        config=head_config_from_params(kind, params),
         seed=int(params["seed"]),
         device=params["device"],
     )
@@ -216,7 +239,6 @@ def calibrate_head(
     ``{"seed", "gamma", "validation_*"}`` per head of ``zsl_repeat_models`` (empty for one
     repeat).
     """
-    from pose_zsl.models.heads import head_from_artifact
     from pose_zsl.zsl.calibration import (
         CALIBRATION_ROLES,
         CHOICE_ROLES,
@@ -224,17 +246,9 @@ def calibrate_head(
         split_class_roles,
     )
 
-    kind = head_from_artifact(zsl_model, source="zsl_model").kind
-    seeds = [head_seed(zsl_model, int(params["seed"]))]
-    for position, artefact in enumerate(zsl_repeat_models):
-        source = f"zsl_repeat_models[{position}]"
-        if head_from_artifact(artefact, source=source).kind != kind:
-            raise ValueError(f"{source} is not a {kind} head like zsl_model")
-        if "seed" not in (artefact.get("meta") or {}):
-            raise ValueError(f"{source} records no training seed (meta 'seed')")
-        seeds.append(head_seed(artefact, seeds[0]))
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"the variant's heads share a training seed: {seeds}")
+    heads = variant_heads(zsl_model, zsl_repeat_models, int(params["seed"]))
+    kind = heads[0][0].kind
+    seeds = [seed for _, seed in heads]
 
     def guard(rows: pd.DataFrame, roles: Any, where: str) -> None:
         assert_calibration_roles(
