@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -152,13 +153,14 @@ def test_zero_shot_grid_and_paper_tables(kedro_project: Path) -> None:
         assert column in metrics.columns
     for column in ("seed", "n", "ci_low", "ci_high"):
         assert column in metrics.columns
-    heads = metrics[metrics["head"] != "vanilla_stgcn"]
+    heads = metrics[~metrics["head"].isin(["vanilla_stgcn", "stgcn"])]
     variants = heads.groupby(["split", "head", "embedding"]).size()
     assert len(variants) == 3 * 3 * 2
     assert set(heads["protocol"]) == {"zsl", "gzsl", "gzsl_calibrated"}
     vanilla = metrics[(metrics["head"] == "vanilla_stgcn") & (metrics["metric"] == "unseen_acc")]
     assert len(vanilla) == 3 and (vanilla["value"] == 0).all()
     _check_counts_intervals_and_class_means(kedro_project, metrics)
+    _check_supervised_reference_and_over_splits(kedro_project, metrics)
 
     table1 = (kedro_project / "data/08_reporting/zsl_top1.md").read_text()
     table2 = (kedro_project / "data/08_reporting/gzsl.md").read_text()
@@ -170,6 +172,29 @@ def test_zero_shot_grid_and_paper_tables(kedro_project: Path) -> None:
     assert re.search(rf"\| devise \| random \| {cell} / {cell} \|", table2), table2
     suh = (kedro_project / "data/08_reporting/gzsl_seen_unseen.md").read_text()
     assert "Calibrated" in suh
+
+
+def _check_supervised_reference_and_over_splits(project: Path, metrics: pd.DataFrame) -> None:
+    """The seen-class ST-GCN's own top-1 per split, recomputed from its logits, and the summary
+    over the splits built from the per-split rows."""
+    supervised = metrics[(metrics["protocol"] == "supervised") & (metrics["metric"] == "top1")]
+    assert set(supervised["head"]) == {"stgcn"} and len(supervised) == 3
+    for row in supervised.itertuples():
+        features = pd.read_parquet(project / f"data/04_feature/features_{row.slot}.parquet")
+        seen_test = features[(features["protocol_split"] == "test") & features["is_seen"]]
+        classes = pd.read_parquet(project / f"data/05_model_input/split_classes_{row.slot}.parquet")
+        seen = np.sort(classes.loc[classes["role"] == "seen", "action_id"].to_numpy())
+        predicted = seen[np.argmax(np.stack(seen_test["seen_logits"].to_numpy()), axis=1)]
+        expected = 100.0 * np.mean(predicted == seen_test["action_id"].to_numpy())
+        assert row.n == len(seen_test)
+        assert row.value == pytest.approx(expected, abs=1e-9)  # same hits, one division
+    over = pd.read_parquet(project / "data/08_reporting/metrics_over_splits.parquet")
+    reference = over[(over["protocol"] == "supervised") & (over["comparison"] == "")]
+    assert reference["splits"].tolist() == [3]
+    assert reference["mean"].iloc[0] == pytest.approx(supervised["value"].mean())
+    paired = over[over["comparison"] == "learned - random"]
+    assert set(paired["head"]) == {"devise", "relation_net", "infonce"}
+    assert "Learned minus random" in (project / "data/08_reporting/over_splits.md").read_text()
 
 
 def _check_counts_intervals_and_class_means(project: Path, metrics: pd.DataFrame) -> None:

@@ -42,7 +42,10 @@ from conftest import (
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS, variants
+from pose_zsl.grid import HEADS, active, variants
+
+SPLITS = active().splits
+EMBEDDINGS = active().embeddings
 
 PROJECT = Path(__file__).resolve().parents[1]
 MLFLOW_EXECUTABLE = Path(sys.executable).with_name("mlflow")

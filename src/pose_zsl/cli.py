@@ -45,7 +45,7 @@ class UsageError(ValueError):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
+    from pose_zsl.grid import HEADS
     from pose_zsl.inference import (
         DEFAULT_CALIBRATION,
         DEFAULT_EMBEDDING,
@@ -89,9 +89,9 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     variant = "the trained variant to use (default %(default)s)"
-    predict.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLITS, help=variant)
+    predict.add_argument("--split", default=DEFAULT_SPLIT, help=variant)
     predict.add_argument("--head", default=DEFAULT_HEAD, choices=HEADS, help=variant)
-    predict.add_argument("--embedding", default=DEFAULT_EMBEDDING, choices=EMBEDDINGS, help=variant)
+    predict.add_argument("--embedding", default=DEFAULT_EMBEDDING, help=variant)
     source = predict.add_mutually_exclusive_group()
     source.add_argument(
         "--model-uri", help="an MLflow model URI (models:/NAME/VERSION, runs:/RUN/PATH, ...)"

@@ -1,24 +1,120 @@
 """The experiment grid: which split x head x embedding variants the pipelines instantiate.
 
-Variants are Kedro namespaces (``<split>.<head>.<embedding>``), generated here once so the
-catalog stays a handful of dataset factories. The split *rules* behind each split slot come
-from ``parameters_split_selection.yml`` (a slot can be re-pointed at any rule or benchmark
-split per environment); the slot names are fixed so the DAG is the same in every environment.
+Variants are Kedro namespaces (``<split>.<head>.<embedding>``), generated here so the catalog
+stays a handful of dataset factories. The grid's *shape* comes from the environment's
+parameters, so a real dataset can evaluate as many splits and label-text variants as it names:
+
+* splits: ``split_selection.splits``, a list of split rules (``nearest``, ``random_3``,
+  ``msr_random_7``, ``ntu60_55_5``, ...), each its own namespace (a list, so an environment's
+  list replaces the base one instead of merging with it);
+* embeddings: the keys of ``label_embedding.variants`` (each a label-text choice for the
+  learned encoder) followed by ``random``, the paper's ablation;
+* heads: fixed (:data:`HEADS`).
+
+Kedro builds pipelines once per process, after the session's context exists: the
+:class:`GridHooks` hook reads the environment's parameters into the active grid before the
+registry runs. Code that builds pipelines without a session (tests, notebooks) gets the grid of
+``KEDRO_ENV`` (default ``local`` over ``base``), read through the same config loader.
 """
 
-from collections.abc import Callable
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from itertools import product
+from typing import Any
 
 from kedro.pipeline import Pipeline
 
-SPLITS: tuple[str, ...] = ("nearest", "random", "furthest")
 HEADS: tuple[str, ...] = ("devise", "relation_net", "infonce")
-EMBEDDINGS: tuple[str, ...] = ("learned", "random")
+RANDOM_EMBEDDING = "random"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The split slots and embedding variants of one environment (heads are fixed)."""
+
+    splits: tuple[str, ...]
+    embeddings: tuple[str, ...]
+    heads: tuple[str, ...] = HEADS
+
+    @property
+    def learned_embeddings(self) -> tuple[str, ...]:
+        return tuple(e for e in self.embeddings if e != RANDOM_EMBEDDING)
+
+    def variants(self) -> list[tuple[str, str, str]]:
+        """Every (split, head, embedding) combination."""
+        return list(product(self.splits, self.heads, self.embeddings))
+
+
+def _names(names: Any, parameter: str) -> tuple[str, ...]:
+    if isinstance(names, str) or not names:
+        raise ValueError(f"parameter {parameter} must be a non-empty list, got {names!r}")
+    bad = [str(name) for name in names if not _NAME.match(str(name))]
+    if bad:
+        raise ValueError(
+            f"parameter {parameter}: names {bad} are not lower-case identifiers "
+            "(letters, digits, '_'; they become Kedro namespaces and file names)"
+        )
+    repeated = sorted({str(name) for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise ValueError(f"parameter {parameter}: {repeated} listed more than once")
+    return tuple(str(name) for name in names)
+
+
+def grid_from_parameters(parameters: Mapping[str, Any]) -> Grid:
+    """The grid an environment's resolved parameters describe."""
+    splits = _names(parameters["split_selection"]["splits"], "split_selection.splits")
+    learned = _names(parameters["label_embedding"]["variants"], "label_embedding.variants")
+    if RANDOM_EMBEDDING in learned:
+        raise ValueError(
+            f"parameter label_embedding.variants: {RANDOM_EMBEDDING!r} is reserved for the "
+            "random-embedding ablation, which every grid has"
+        )
+    return Grid(splits=splits, embeddings=(*learned, RANDOM_EMBEDDING))
+
+
+#: The process's active grid (key "grid"), set by :func:`use_parameters` or on first use.
+_state: dict[str, Grid] = {}
+
+
+def use_parameters(parameters: Mapping[str, Any]) -> bool:
+    """Make the grid of ``parameters`` the active one; True when that changed it."""
+    grid = grid_from_parameters(parameters)
+    changed = grid != _state.get("grid")
+    _state["grid"] = grid
+    return changed
+
+
+def active() -> Grid:
+    """The active grid: the session's environment, else ``KEDRO_ENV`` (default ``local``)."""
+    if "grid" not in _state:
+        from kedro.config import OmegaConfigLoader
+
+        from pose_zsl.settings import CONFIG_LOADER_ARGS, PROJECT_ROOT
+
+        loader = OmegaConfigLoader(
+            conf_source=str(PROJECT_ROOT / "conf"),
+            env=os.environ.get("KEDRO_ENV"),
+            **CONFIG_LOADER_ARGS,
+        )
+        _state["grid"] = grid_from_parameters(loader["parameters"])
+    return _state["grid"]
 
 
 def variants() -> list[tuple[str, str, str]]:
-    """Every (split, head, embedding) combination of the grid."""
-    return list(product(SPLITS, HEADS, EMBEDDINGS))
+    """Every (split, head, embedding) combination of the active grid."""
+    return active().variants()
+
+
+def default_variant(head: str = "relation_net") -> tuple[str, str, str]:
+    """The variant that model export and the inference pipeline use: the first split slot and
+    the first learned embedding of the active grid, with ``head`` (the paper's Relation Net)."""
+    grid = active()
+    return grid.splits[0], head, grid.learned_embeddings[0]
 
 
 def variant_key(split: str, head: str, embedding: str) -> str:
@@ -36,7 +132,7 @@ def per_split(template: Pipeline, parameters: str) -> Pipeline:
             inputs={"samples", "sequences"},
             parameters={parameters},
         )
-        for split in SPLITS
+        for split in active().splits
     )
     return sum(copies, Pipeline([]))
 

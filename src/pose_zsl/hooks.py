@@ -34,6 +34,28 @@ class RankZeroWritesHooks:
                 catalog[name] = MemoryDataset(copy_mode="assign")
 
 
+class GridHooks:
+    """Sets the experiment grid (split slots, embedding variants) from the environment's
+    parameters before Kedro builds the pipelines, so ``--env`` decides how many splits run.
+
+    Pipelines are built once per process; when a later session in the same process resolves a
+    different grid, the cached pipelines are dropped so they are rebuilt for it.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        from pose_zsl import grid
+
+        if grid.use_parameters(context.config_loader["parameters"]):
+            # Kedro offers no public "rebuild"; configure() with the same module resets the
+            # cache, and the requested-pipelines filter of this run is put back
+            requested = getattr(pipelines, "_requested_pipelines", None)
+            pipelines.configure(getattr(pipelines, "_pipelines_module", None))
+            pipelines.set_requested(requested)
+
+
 class MlflowRunNameHooks:
     """Names kedro-mlflow's run ``<pipelines> @ <environment>`` (``__default__ @ ntu60``), so
     runs of one pipeline on different datasets are told apart in the MLflow UI's run list.

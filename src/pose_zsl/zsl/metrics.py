@@ -551,6 +551,39 @@ def vanilla_baseline_rows(
     return metric_rows(scores, labels, class_ids, seen_class_ids, unseen_class_ids, ks=ks)
 
 
+def supervised_rows(
+    seen_logits: np.ndarray,
+    logit_class_ids: Iterable[int] | np.ndarray,
+    labels: np.ndarray,
+    seen_class_ids: Iterable[int] | np.ndarray,
+    ks: Sequence[int] = (1, 5),
+) -> list[dict[str, object]]:
+    """The seen-class classifier's own task: top-k among the seen classes on the seen classes'
+    test samples (protocol ``supervised``), the reference a zero-shot result is read against.
+
+    Raises:
+        ValueError: no test sample of a seen class, or the classifier's outputs are not
+            exactly the seen classes.
+    """
+    seen = as_class_ids("seen_class_ids", seen_class_ids)
+    outputs = as_class_ids("logit_class_ids", logit_class_ids)
+    if not np.array_equal(np.sort(outputs), np.sort(seen)):
+        raise ValueError(
+            f"the classifier's outputs {outputs.tolist()} are not the seen classes {seen.tolist()}"
+        )
+    keep = np.isin(labels, seen)
+    if not keep.any():
+        raise ValueError("no test sample of a seen class: the supervised reference is undefined")
+    matrix = np.asarray(seen_logits)[keep]
+    column_of = {int(class_id): j for j, class_id in enumerate(outputs)}
+    columns = np.array([column_of[int(label)] for label in np.asarray(labels)[keep]])
+    rows = [_proportion_row("supervised", "top1", _hits(matrix, columns, 1))]
+    for k in _reported_ks(ks, outputs.size):
+        if k > 1:
+            rows.append(_proportion_row("supervised", f"top{k}", _hits(matrix, columns, k)))
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Per-class views
 # --------------------------------------------------------------------------------------------

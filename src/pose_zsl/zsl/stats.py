@@ -228,3 +228,51 @@ def summarise_seeds(metrics: pd.DataFrame, keys: Sequence[str] | None = None) ->
         means = grouped[bounds].agg(lambda s: float(np.mean(s.to_numpy(dtype=np.float64))))
         summary = summary.merge(means.reset_index(), on=by, how="left")
     return summary
+
+
+def t_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Mean of ``values`` and its Student-t interval over them (NaN bounds for fewer than 2).
+
+    Used across splits: each split is one draw of which classes are unseen, so the spread of a
+    metric over splits is what a new split would see; the test-sample intervals of each split
+    are already inside that spread."""
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean()) if values.size else float("nan")
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return mean, float(mean - half), float(mean + half)
+
+
+def summarise_splits(metrics: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Mean, standard deviation and 95 % t-interval over splits of one metric per ``keys``.
+
+    Each split's value is first averaged over the seeds of its heads. Returns one row per
+    ``keys`` with ``splits`` (how many), ``mean``, ``std`` (ddof 1), ``ci_low``, ``ci_high``.
+    """
+    per_split = metrics.groupby([*keys, "split"], sort=False)["value"].mean().reset_index()
+    rows = []
+    for key, group in per_split.groupby(list(keys), sort=False):  # a list: keys are tuples
+        values = group["value"].to_numpy()
+        mean, low, high = t_interval(values)
+        std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+        rows.append({**dict(zip(keys, key, strict=True)), "splits": values.size, "mean": mean,
+                     "std": std, "ci_low": low, "ci_high": high})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*keys, "splits", "mean", "std", "ci_low", "ci_high"])
+
+
+def paired_differences(
+    metrics: pd.DataFrame, keys: Sequence[str], column: str, minuend: str, subtrahend: str
+) -> pd.DataFrame:
+    """Per ``keys``, the difference ``minuend - subtrahend`` of ``column``'s two values, paired
+    by split (the same unseen classes and test samples), with its mean, std and 95 %
+    t-interval over the splits both were measured on."""
+    per_split = metrics.groupby([*keys, column, "split"], sort=False)["value"].mean()
+    wide = per_split.unstack(column)
+    if minuend not in wide or subtrahend not in wide:
+        return pd.DataFrame(columns=[*keys, "splits", "mean", "std", "ci_low", "ci_high"])
+    difference = (wide[minuend] - wide[subtrahend]).dropna().rename("value").reset_index()
+    summary = summarise_splits(difference, keys)
+    return summary.assign(comparison=f"{minuend} - {subtrahend}")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pose_zsl.grid import EMBEDDINGS, HEADS, SPLITS
+from pose_zsl.grid import active
 from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, unseen_class_ids
 from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix, variant_heads
 from pose_zsl.reporting import format_interval, markdown_table
@@ -18,7 +18,7 @@ from pose_zsl.zsl.stats import summarise_seeds
 logger = logging.getLogger(__name__)
 
 #: ``split`` is the split's own name (its rule: nearest, msr_random_1, ntu60_55_5, ...);
-#: ``slot`` is the grid namespace it ran under (nearest, random, furthest); ``seed`` the
+#: ``slot`` is the namespace it ran under (the split's name too); ``seed`` the
 #: training seed of the head (of the ST-GCN for the vanilla baseline), so runs of one variant
 #: with different seeds can share the table. ``value``, ``ci_low``, ``ci_high`` (95 %) are in
 #: %; ``n`` is the number of test samples behind the value
@@ -47,8 +47,16 @@ def test_rows(features: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def embedding_variant(label_embeddings: pd.DataFrame) -> str:
+    """The grid's embedding variant a label table belongs to (tables written before variants
+    were named carry none: theirs is ``learned`` or ``random``)."""
+    if "variant" in label_embeddings:
+        return str(label_embeddings["variant"].iloc[0])
+    return "random" if label_embeddings["embedder"].iloc[0] == "random" else "learned"
+
+
 def _variant_columns(
-    split_classes: pd.DataFrame, params: dict[str, Any], head: str, embedder: str
+    split_classes: pd.DataFrame, params: dict[str, Any], head: str, embedding: str, embedder: str
 ) -> dict[str, str]:
     slot = split_name(split_classes)
     return {
@@ -56,7 +64,7 @@ def _variant_columns(
         "split": str(split_classes["rule"].iloc[0]) if "rule" in split_classes else slot,
         "slot": slot,
         "head": head,
-        "embedding": "random" if embedder == "random" else "learned",
+        "embedding": embedding,
         "embedder": embedder,
     }
 
@@ -101,7 +109,11 @@ def evaluate_variant(
     labels = test["action_id"].to_numpy(dtype=np.int64)
     vectors, class_ids = class_embeddings(label_embeddings)
     columns = _variant_columns(
-        split_classes, params, model.kind, str(label_embeddings["embedder"].iloc[0])
+        split_classes,
+        params,
+        model.kind,
+        embedding_variant(label_embeddings),
+        str(label_embeddings["embedder"].iloc[0]),
     )
     test_features = feature_matrix(test)
     tables = []
@@ -196,10 +208,11 @@ def collect_metrics(
     ``<split>__features`` and ``<split>__split_classes``. ``stgcn_seed`` (the ST-GCN's training
     seed) is the baseline's ``seed``.
     """
-    from pose_zsl.zsl.metrics import vanilla_baseline_rows
+    from pose_zsl.zsl.metrics import supervised_rows, vanilla_baseline_rows
 
-    tables = [inputs[f"{s}__{h}__{e}"] for s in SPLITS for h in HEADS for e in EMBEDDINGS]
-    for split in SPLITS:
+    grid = active()
+    tables = [inputs[f"{s}__{h}__{e}"] for s, h, e in grid.variants()]
+    for split in grid.splits:
         split_classes = inputs[f"{split}__split_classes"]
         test = test_rows(inputs[f"{split}__features"])
         seen = seen_class_ids(split_classes)
@@ -212,10 +225,18 @@ def collect_metrics(
             unseen_class_ids=unseen_class_ids(split_classes),
             ks=tuple(params["top_k"]),
         )
-        columns = _variant_columns(split_classes, params, "vanilla_stgcn", "none")
-        columns["embedding"] = "none"
+        columns = _variant_columns(split_classes, params, "vanilla_stgcn", "none", "none")
         columns["seed"] = int(stgcn_seed)
         tables.append(pd.DataFrame([{**columns, **r} for r in rows], columns=METRIC_COLUMNS))
+        supervised = supervised_rows(
+            np.stack(test["seen_logits"].to_numpy()),
+            seen,
+            test["action_id"].to_numpy(dtype=np.int64),
+            seen,
+            ks=tuple(params["top_k"]),
+        )
+        columns |= {"head": "stgcn"}
+        tables.append(pd.DataFrame([{**columns, **r} for r in supervised], columns=METRIC_COLUMNS))
     metrics = pd.concat(tables, ignore_index=True)
     return (
         metrics,
@@ -274,7 +295,7 @@ def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
 
 def _split_order(metrics: pd.DataFrame) -> list[str]:
     order = metrics.drop_duplicates("slot").set_index("slot")["split"]
-    return [order[s] for s in SPLITS if s in order.index]
+    return [order[s] for s in active().splits if s in order.index]
 
 
 def _sample_counts(metrics: pd.DataFrame, protocol: str, metric: str, what: str) -> str:
@@ -361,3 +382,60 @@ def seen_unseen_table(metrics: pd.DataFrame) -> str:
             if cells is not None and not cells.empty:
                 parts.append(_section(f"{label} (S / U / H, {average})", cells))
     return "".join(parts)
+
+
+#: What the over-splits table reports: (protocol, metric) per head and embedding.
+OVER_SPLITS_METRICS = (
+    ("zsl", "top1"),
+    ("zsl", "top1_class_mean"),
+    ("gzsl_calibrated", "harmonic_mean"),
+    ("supervised", "top1"),
+)
+_OVER_SPLITS_KEYS = ["protocol", "metric", "head", "embedding"]
+
+
+def summarise_over_splits(metrics: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Each head and embedding over all splits (mean, std, 95 % t-interval, seeds averaged per
+    split first), and each learned embedding minus the random ablation paired by split."""
+    from pose_zsl.grid import RANDOM_EMBEDDING
+    from pose_zsl.zsl.stats import paired_differences, summarise_splits
+
+    wanted = pd.MultiIndex.from_tuples(OVER_SPLITS_METRICS)
+    chosen = metrics[metrics.set_index(["protocol", "metric"]).index.isin(wanted)]
+    summary = summarise_splits(chosen, _OVER_SPLITS_KEYS).assign(comparison="")
+    heads = chosen[chosen["embedding"] != "none"]
+    differences = [
+        paired_differences(
+            heads, ["protocol", "metric", "head"], "embedding", learned, RANDOM_EMBEDDING
+        ).assign(embedding=learned)
+        for learned in sorted(set(heads["embedding"]) - {RANDOM_EMBEDDING})
+    ]
+    table = pd.concat([summary, *differences], ignore_index=True)
+    return table, over_splits_markdown(table, metrics)
+
+
+def over_splits_markdown(table: pd.DataFrame, metrics: pd.DataFrame) -> str:
+    """The over-splits table as markdown: ``mean ± std [interval]`` per row."""
+    cells = table.assign(
+        value=[
+            format_interval(m, lo, hi, spread=None if pd.isna(s) else s)
+            for m, s, lo, hi in table[["mean", "std", "ci_low", "ci_high"]].itertuples(False)
+        ]
+    )
+    splits = ", ".join(_split_order(metrics))
+    text = (
+        f"# Over splits\n\nDataset: {', '.join(sorted(metrics['dataset'].unique()))}. Splits "
+        f"({metrics['split'].nunique()}): {splits}. A cell reads `mean ± std [95 % interval]` "
+        "over the splits (Student t, n = number of splits; each split's value is the mean over "
+        "its heads' seeds): the interval is for a new split drawn the same way. Differences "
+        "are paired by split (same unseen classes, same test samples).\n\n"
+    )
+    plain = cells[cells["comparison"] == ""]
+    for (protocol, metric), part in plain.groupby(["protocol", "metric"], sort=False):
+        shown = part[["head", "embedding", "splits", "value"]]
+        text += f"## {protocol} {metric}\n\n{markdown_table(shown)}\n\n"
+    paired = cells[cells["comparison"] != ""]
+    if not paired.empty:
+        shown = paired[["protocol", "metric", "head", "comparison", "splits", "value"]]
+        text += f"## Learned minus random, paired by split\n\n{markdown_table(shown)}\n"
+    return text

@@ -1,8 +1,8 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import SPLITS, per_variant, variant_key, variants
+from pose_zsl.grid import active, per_variant, variant_key, variants
 
-from .nodes import collect_metrics, evaluate_variant
+from .nodes import collect_metrics, evaluate_variant, summarise_over_splits
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -40,8 +40,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         },
     )
     collected = {variant_key(*v): f"{v[0]}.{v[1]}.{v[2]}.metrics" for v in variants()}
-    collected |= {f"{split}__features": f"{split}.features" for split in SPLITS}
-    collected |= {f"{split}__split_classes": f"{split}.split_classes" for split in SPLITS}
+    collected |= {f"{split}__features": f"{split}.features" for split in active().splits}
+    collected |= {f"{split}__split_classes": f"{split}.split_classes" for split in active().splits}
     collected["params"] = "params:evaluation"
     collected["stgcn_seed"] = "params:stgcn_training.seed"
     summary = node(
@@ -56,4 +56,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         name="collect_metrics",
     )
-    return (evaluated + Pipeline([summary])).tag("evaluation")
+    over_splits = node(
+        summarise_over_splits,
+        inputs="metrics",
+        outputs=["metrics_over_splits", "over_splits_table"],
+        name="summarise_over_splits",
+    )
+    return (evaluated + Pipeline([summary, over_splits])).tag("evaluation")

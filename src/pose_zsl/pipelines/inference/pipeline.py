@@ -1,6 +1,7 @@
 """The ``inference`` pipeline: new recordings + candidate names -> ranked predictions.
 
-It reads the trained variant's catalog entries (default ``nearest.relation_net.learned``) and
+It reads the trained variant's catalog entries (the grid's default variant, see
+:func:`pose_zsl.grid.default_variant`; ``nearest.relation_net.learned`` by default) and
 is meant to run on its own (``kedro run --pipelines inference``), never as part of training.
 :func:`create_serving_pipeline` is its prediction step alone, with one free input
 (``inference_requests``) and one output, the shape kedro-mlflow's ``pipeline_ml_factory`` needs
@@ -9,16 +10,21 @@ to log it as an MLflow model at the end of a training run.
 
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.inference import DEFAULT_EMBEDDING, DEFAULT_HEAD, DEFAULT_SPLIT
+from pose_zsl.grid import default_variant
 
 from .nodes import predict_actions, read_inference_recordings
 
 
 def create_serving_pipeline(
-    split: str = DEFAULT_SPLIT, head: str = DEFAULT_HEAD, embedding: str = DEFAULT_EMBEDDING
+    split: str | None = None, head: str | None = None, embedding: str | None = None
 ) -> Pipeline:
     """``inference_requests`` (see :func:`pose_zsl.inference.requests_frame`) ->
-    ``inference_predictions``, with the models of the variant ``split.head.embedding``."""
+    ``inference_predictions``, with the models of the variant ``split.head.embedding`` (each
+    None: the default variant's)."""
+    default = default_variant()
+    split, head, embedding = (
+        given or fallback for given, fallback in zip((split, head, embedding), default, strict=True)
+    )
     variant = f"{split}.{head}.{embedding}"
     return Pipeline(
         [
@@ -41,22 +47,17 @@ def create_serving_pipeline(
     )
 
 
-def create_pipeline(
-    split: str = DEFAULT_SPLIT,
-    head: str = DEFAULT_HEAD,
-    embedding: str = DEFAULT_EMBEDDING,
-    **kwargs,
-) -> Pipeline:
+def create_pipeline(split: str | None = None, **kwargs) -> Pipeline:
     """Read ``params:inference`` recordings, then :func:`create_serving_pipeline`."""
     reading = Pipeline(
         [
             node(
                 read_inference_recordings,
-                inputs=[f"{split}.stgcn_model", "params:inference"],
+                inputs=[f"{split or default_variant()[0]}.stgcn_model", "params:inference"],
                 outputs=["inference_requests", "inference_unreadable"],
                 name="read_inference_recordings",
             )
         ],
         tags="inference",
     )
-    return reading + create_serving_pipeline(split, head, embedding)
+    return reading + create_serving_pipeline(split, kwargs.get("head"), kwargs.get("embedding"))

@@ -90,7 +90,8 @@ def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
 
 
 def action_table(raw_recordings: RawSource) -> pd.DataFrame:
-    """Every class of the dataset (0-based id and official name), seen in the data or not."""
+    """Every class of the dataset (0-based id, official name and the dataset's name), seen in
+    the data or not."""
     if raw_recordings.dataset == "msr_action3d":
         from pose_zsl.skeleton.msr import action_names
     elif raw_recordings.dataset == "utkinect":
@@ -102,7 +103,9 @@ def action_table(raw_recordings: RawSource) -> pd.DataFrame:
 
         action_names = partial(ntu_names, 120 if raw_recordings.dataset == "ntu120" else 60)
     names = action_names()
-    return pd.DataFrame({"action_id": range(len(names)), "action_name": names})
+    return pd.DataFrame(
+        {"action_id": range(len(names)), "action_name": names, "dataset": raw_recordings.dataset}
+    )
 
 
 def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str, Figure]:

@@ -1,5 +1,6 @@
-"""The ``model_export`` pipeline: one trained variant (by default the one ``pose-zsl predict``
-uses, ``nearest.relation_net.learned``) as an MLflow pyfunc model, saved under
+"""The ``model_export`` pipeline: one trained variant (by default the grid's first split, the
+Relation Net and the first learned embedding: ``nearest.relation_net.learned`` in the default
+environment, what ``pose-zsl predict`` uses) as an MLflow pyfunc model, saved under
 ``data/06_models`` and logged in the training run.
 
 It reads only training outputs (ST-GCN, head, label embeddings, calibration), never the
@@ -9,17 +10,13 @@ classes.
 
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.inference import DEFAULT_EMBEDDING, DEFAULT_HEAD, DEFAULT_SPLIT
+from pose_zsl.grid import default_variant
 
 from .nodes import package_predictor
 
 
-def create_pipeline(
-    split: str = DEFAULT_SPLIT,
-    head: str = DEFAULT_HEAD,
-    embedding: str = DEFAULT_EMBEDDING,
-    **kwargs,
-) -> Pipeline:
+def create_pipeline(**kwargs) -> Pipeline:
+    split, head, embedding = default_variant()
     variant = f"{split}.{head}.{embedding}"
     return Pipeline(
         [

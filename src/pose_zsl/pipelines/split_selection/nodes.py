@@ -6,26 +6,20 @@ from typing import Any
 
 import pandas as pd
 
-from pose_zsl.grid import SPLITS
-
 
 def select_splits(
     label_embeddings: pd.DataFrame, samples: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """Resolve each split slot of the grid to its seen / unseen / pseudo-unseen classes.
+    """Resolve each split of ``params["splits"]`` (which also shape the grid: one namespace
+    per split) to its seen / unseen / pseudo-unseen classes, from the first learned label
+    embedding.
 
-    Returns the combined splits table (``split`` = slot name, ``rule`` = how it was chosen), a
-    markdown report, and one table per slot for the namespaced pipelines.
+    Returns the combined splits table (``split`` and ``rule`` both the split's name), a
+    markdown report, and one table per split for the namespaced pipelines.
     """
     from pose_zsl.zsl.splits import check_training_samples, make_splits, split_report
 
-    slots = params["slots"]
-    if set(slots) != set(SPLITS):
-        raise ValueError(
-            f"parameter split_selection.slots must define exactly the grid's splits {list(SPLITS)}"
-            f", got {sorted(slots)}"
-        )
-    rules = [slots[slot]["rule"] for slot in SPLITS]
+    rules = list(params["splits"])
     table = make_splits(
         label_embeddings,
         rules,
@@ -34,16 +28,12 @@ def select_splits(
         seed=int(params["seed"]),
         num_pseudo_unseen=params.get("num_pseudo_unseen"),
     )
-    slot_of_rule = {rule: slot for slot, rule in zip(SPLITS, rules, strict=True)}
     table.insert(1, "rule", table["split"])
-    table["split"] = table["split"].map(slot_of_rule).astype("string")
     check_training_samples(table, samples, params["protocol"])
     reports = split_report(table, label_embeddings, params["distance"])
-    report = "\n".join(
-        f"{text}\nRule: `{slots[slot]['rule']}`.\n" for slot, text in reports.items()
-    )
-    per_slot = {slot: table[table["split"] == slot].reset_index(drop=True) for slot in SPLITS}
-    return {"splits": table, "split_report": report, **per_slot}
+    report = "\n".join(reports.values())
+    per_split = {split: table[table["split"] == split].reset_index(drop=True) for split in rules}
+    return {"splits": table, "split_report": report, **per_split}
 
 
 def partition_calibration_samples(
@@ -61,5 +51,5 @@ def partition_calibration_samples(
             holdout_fraction=float(params["calibration_holdout"]),
             seed=int(params["seed"]),
         )
-        for slot in SPLITS
+        for slot in params["splits"]
     }
