@@ -876,7 +876,14 @@ class ZeroShotPredictor:
             else:
                 logger.warning("skipped recording %s: %s", recording.name, problem)
                 skipped.append((recording.name, problem))
-        collate = WindowCollate(self.window, self.max_bodies, self.window_mode, train=False)
+        collate = WindowCollate(
+            self.window,
+            self.max_bodies,
+            self.window_mode,
+            train=False,
+            normalise=str(self.stgcn_meta.get("normalise", "none")),
+            layout=self.layout,
+        )
         blocks: list[np.ndarray] = []
         with torch.no_grad():
             for start in range(0, len(usable), self.batch_size):

@@ -11,9 +11,13 @@ fixed ``T``, so every batch is cut to ``window`` frames when it is assembled:
 * ``"loop"``: the (trimmed) sequence is repeated until the window is full; cropped like ``"pad"``
   when longer.
 
-Bodies are padded with zeros or truncated to ``max_bodies``. All randomness (shuffle order,
-crop offsets, augmentation) is derived from ``(seed, epoch, item)``, so batches do not depend on
-the number of loader workers, and a resumed run sees the same batches as an uninterrupted one.
+Bodies are padded with zeros or truncated to ``max_bodies``. Each item then goes through, in
+this order: the per-recording normalisation (``normalise``, see
+:mod:`pose_zsl.skeleton.normalise`; training and evaluation alike), in training with
+``augment`` a random temporal crop, the windowing above, and in training with ``augment`` a
+random linear spatial transform (:func:`augment_window`). All randomness (shuffle order, crop
+offsets, augmentation) is derived from ``(seed, epoch, item)``, so batches do not depend on the
+number of loader workers, and a resumed run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -29,16 +33,27 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from pose_zsl.skeleton.normalise import check_normalisation, normalise_sequence
 from pose_zsl.skeleton.store import SequenceStore
 
 logger = logging.getLogger(__name__)
 
 WINDOW_MODES = ("resize", "pad", "loop")
 
-#: Maximum rotation about the vertical axis (degrees) and relative scale change of the optional
-#: training augmentation: small enough to keep every action recognisable.
-AUGMENT_MAX_ROTATION_DEG = 10.0
+#: Strengths of the optional training augmentation (``augment=True``), each drawn uniformly per
+#: item: rotation about the vertical (y) axis up to +-AUGMENT_MAX_YAW_DEG degrees (the viewpoint,
+#: the largest nuisance of small single-camera datasets), about the two horizontal axes up to
+#: +-AUGMENT_MAX_TILT_DEG (camera pitch and roll, posture), a common scale of
+#: 1 +- AUGMENT_MAX_SCALE (body size), shear terms up to +-AUGMENT_MAX_SHEAR (body proportions),
+#: and a temporal crop keeping AUGMENT_MIN_CROP to all of the clip's valid frames (where the
+#: action starts and ends, and its speed once resampled to the window). Small enough to keep
+#: every action recognisable; the spatial transform is linear, so missing (zero) joints and
+#: padding stay zero.
+AUGMENT_MAX_YAW_DEG = 30.0
+AUGMENT_MAX_TILT_DEG = 10.0
 AUGMENT_MAX_SCALE = 0.1
+AUGMENT_MAX_SHEAR = 0.1
+AUGMENT_MIN_CROP = 0.8
 
 
 class Batch(NamedTuple):
@@ -182,13 +197,56 @@ def fit_bodies(sequence: np.ndarray, max_bodies: int) -> np.ndarray:
     return np.concatenate([sequence, pad], axis=1)
 
 
-def augment_window(window_array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rotate about the vertical (y) axis and rescale; linear, so zero padding stays zero."""
-    angle = math.radians(rng.uniform(-AUGMENT_MAX_ROTATION_DEG, AUGMENT_MAX_ROTATION_DEG))
+def _axis_rotation(axis: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """A random rotation by up to +-``max_deg`` degrees about coordinate axis ``axis``."""
+    angle = math.radians(rng.uniform(-max_deg, max_deg))
+    cos, sin = math.cos(angle), math.sin(angle)
+    first, second = [a for a in range(3) if a != axis]
+    rotation = np.eye(3)
+    rotation[first, first] = rotation[second, second] = cos
+    rotation[first, second], rotation[second, first] = -sin, sin
+    return rotation
+
+
+def random_spatial_transform(rng: np.random.Generator) -> np.ndarray:
+    """A random 3x3 ``scale * shear @ rotation`` (strengths: the ``AUGMENT_*`` constants).
+
+    The rotation is about y (vertical, up to AUGMENT_MAX_YAW_DEG) after x and z (up to
+    AUGMENT_MAX_TILT_DEG); the shear is the identity plus off-diagonal terms.
+    """
+    rotation = (
+        _axis_rotation(1, AUGMENT_MAX_YAW_DEG, rng)
+        @ _axis_rotation(0, AUGMENT_MAX_TILT_DEG, rng)
+        @ _axis_rotation(2, AUGMENT_MAX_TILT_DEG, rng)
+    )
+    shear = np.eye(3)
+    off_diagonal = ~np.eye(3, dtype=bool)
+    shear[off_diagonal] = rng.uniform(-AUGMENT_MAX_SHEAR, AUGMENT_MAX_SHEAR, size=6)
     scale = rng.uniform(1.0 - AUGMENT_MAX_SCALE, 1.0 + AUGMENT_MAX_SCALE)
-    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
-    transform = np.array([[cos, 0.0, sin], [0.0, scale, 0.0], [-sin, 0.0, cos]], np.float32)
+    return scale * shear @ rotation
+
+
+def augment_window(window_array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Apply :func:`random_spatial_transform` to every joint of a (T, M, V, 3) window.
+
+    Linear with no translation, so zero (missing or padded) joints stay exactly zero.
+    """
+    transform = random_spatial_transform(rng).astype(np.float32)
     return window_array @ transform.T
+
+
+def temporal_crop(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random contiguous AUGMENT_MIN_CROP..100 % of the valid frames of ``sequence``.
+
+    Leading and trailing empty frames are dropped first, so the crop is a share of the action,
+    not of the blank frames around it; windowing then resamples (``"resize"``), pads or loops
+    the crop as usual.
+    """
+    sequence = _trim_empty_frames(sequence)
+    length = sequence.shape[0]
+    keep = max(1, round(rng.uniform(AUGMENT_MIN_CROP, 1.0) * length))
+    start = int(rng.integers(0, length - keep + 1))
+    return sequence[start : start + keep]
 
 
 def item_seed(seed: int, epoch: int, item: int) -> int:
@@ -304,7 +362,10 @@ class WindowCollate:
     """Collate :class:`SkeletonDataset` items into a :class:`Batch` of fixed windows.
 
     ``train=True`` uses random crops (and augmentation when enabled) drawn from each item's seed;
-    ``train=False`` is deterministic (centred crops, no augmentation).
+    ``train=False`` is deterministic (centred crops, no augmentation). ``normalise`` (one of
+    :data:`pose_zsl.skeleton.normalise.NORMALISATIONS`) is applied to every item after
+    :func:`fit_bodies` and before windowing and augmentation, in training and evaluation alike;
+    anything but ``"none"`` needs the data's ``layout``.
     """
 
     def __init__(
@@ -314,16 +375,21 @@ class WindowCollate:
         mode: str = "resize",
         train: bool = False,
         augment: bool = False,
+        normalise: str = "none",
+        layout: str | None = None,
     ) -> None:
         if mode not in WINDOW_MODES:
             raise ValueError(f"window mode {mode!r} is not one of {WINDOW_MODES}")
         if window < 1 or max_bodies < 1:
             raise ValueError(f"window ({window}) and max_bodies ({max_bodies}) must be >= 1")
+        check_normalisation(normalise, layout)  # fail at construction, not in a worker
         self.window = window
         self.max_bodies = max_bodies
         self.mode = mode
         self.train = train
         self.augment = augment
+        self.normalise = normalise
+        self.layout = layout
 
     def __call__(self, items: Sequence[tuple[np.ndarray, int, int, int]]) -> Batch:
         first = items[0][0]
@@ -331,9 +397,14 @@ class WindowCollate:
         out = np.empty((len(items), self.window, self.max_bodies, joints, channels), np.float32)
         for row, (sequence, _, _, seed) in enumerate(items):
             rng = np.random.default_rng(seed) if self.train else None
+            augment = rng is not None and self.augment
             bodies = fit_bodies(sequence, self.max_bodies)
+            if self.normalise != "none":
+                bodies = normalise_sequence(bodies, self.layout, self.normalise)
+            if augment:
+                bodies = temporal_crop(bodies, rng)
             windowed = fit_window(bodies, self.window, self.mode, rng)
-            if self.train and self.augment:
+            if augment:
                 windowed = augment_window(windowed, rng)
             out[row] = windowed
         # (N, T, M, V, C) -> (N, C, T, V, M), contiguous for the network

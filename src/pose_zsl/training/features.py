@@ -59,8 +59,9 @@ def _windowing(
     window: int | None,
     max_bodies: int | None,
     window_mode: str | None,
-) -> tuple[int, int, str]:
-    """The training windowing, from the artefact meta or explicit arguments (which must agree)."""
+) -> tuple[int, int, str, str]:
+    """The training windowing, from the artefact meta or explicit arguments (which must agree),
+    plus the normalisation, from the meta ("none" without one, or for an older artefact)."""
     given = {"window": window, "max_bodies": max_bodies, "window_mode": window_mode}
     if meta is not None:
         for key, value in given.items():
@@ -72,7 +73,8 @@ def _windowing(
     absent = [key for key, value in given.items() if value is None]
     if absent:
         raise ValueError(f"extract_features needs {absent} (or the model artefact's meta)")
-    return int(given["window"]), int(given["max_bodies"]), str(given["window_mode"])
+    normalise = str((meta or {}).get("normalise", "none"))
+    return int(given["window"]), int(given["max_bodies"]), str(given["window_mode"]), normalise
 
 
 def _model_layout(model: nn.Module) -> tuple[str | None, int | None, int | None]:
@@ -159,7 +161,7 @@ def extract_features(
     seen = sorted(int(c) for c in class_ids_seen)
     if not seen:
         raise ValueError("class_ids_seen is empty")
-    window, max_bodies, window_mode = _windowing(meta, window, max_bodies, window_mode)
+    window, max_bodies, window_mode, normalise = _windowing(meta, window, max_bodies, window_mode)
     if meta is not None:
         check_class_ids(meta["class_ids"], seen, "the ST-GCN model artefact")
     if protocol not in samples.columns:
@@ -198,7 +200,14 @@ def extract_features(
     dataset = SkeletonDataset(store, positions[kept_rows], actions[kept_rows])
     loader, _ = make_loader(
         dataset,
-        WindowCollate(window, max_bodies, window_mode, train=False),
+        WindowCollate(
+            window,
+            max_bodies,
+            window_mode,
+            train=False,
+            normalise=normalise,
+            layout=(meta or {}).get("layout") or layout,
+        ),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from pose_zsl.skeleton.normalise import NORMALISATIONS
 from pose_zsl.skeleton.store import SequenceStore
 from pose_zsl.training.batching import (
     WINDOW_MODES,
@@ -146,6 +147,7 @@ class TrainConfig:
     window_mode: str = "resize"
     max_bodies: int = 2
     augment: bool = False
+    normalise: str = "none"
     protocol: str = "xsub"
     val_fraction: float = 0.1
     width: float = 1.0
@@ -181,6 +183,8 @@ class TrainConfig:
             problems.append(f"window={self.window}, max_bodies={self.max_bodies} (must be >= 1)")
         if self.window_mode not in WINDOW_MODES:
             problems.append(f"window_mode={self.window_mode!r} (one of {WINDOW_MODES})")
+        if self.normalise not in NORMALISATIONS:
+            problems.append(f"normalise={self.normalise!r} (one of {NORMALISATIONS})")
         if self.protocol not in PROTOCOLS:
             problems.append(f"protocol={self.protocol!r} (one of {PROTOCOLS})")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -349,6 +353,7 @@ class TrainingResult:
             "window": self.config["window"],
             "window_mode": self.config["window_mode"],
             "max_bodies": self.config["max_bodies"],
+            "normalise": self.config.get("normalise", "none"),
             "protocol": self.config["protocol"],
             "best_epoch": self.best_epoch,
             "best_val_acc": self.best_val_acc,
@@ -574,7 +579,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def _check_resumable(
     path: Path, checkpoint: dict[str, Any], config: TrainConfig, identity: dict[str, Any]
 ) -> None:
-    saved = {k: v for k, v in checkpoint["config"].items() if k not in RUN_ONLY_FIELDS}
+    # a field added after the checkpoint was written counts as its default value there
+    written = {**TrainConfig().to_dict(), **checkpoint["config"]}
+    saved = {k: v for k, v in written.items() if k not in RUN_ONLY_FIELDS}
     wanted = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_FIELDS}
     differences = [
         f"{key}: checkpoint {saved.get(key)!r} != now {wanted.get(key)!r}"
@@ -852,7 +859,13 @@ def train_stgcn(
     train_loader, train_sampler = make_loader(
         train_set,
         WindowCollate(
-            config.window, config.max_bodies, config.window_mode, train=True, augment=config.augment
+            config.window,
+            config.max_bodies,
+            config.window_mode,
+            train=True,
+            augment=config.augment,
+            normalise=config.normalise,
+            layout=layout,
         ),
         batch_size=config.batch_size // ctx.world_size,
         shuffle=True,
@@ -864,7 +877,14 @@ def train_stgcn(
     )
     val_loader, _ = make_loader(
         val_set,
-        WindowCollate(config.window, config.max_bodies, config.window_mode, train=False),
+        WindowCollate(
+            config.window,
+            config.max_bodies,
+            config.window_mode,
+            train=False,
+            normalise=config.normalise,
+            layout=layout,
+        ),
         batch_size=max(1, (config.eval_batch_size or config.batch_size) // ctx.world_size),
         shuffle=False,
         seed=config.seed,

@@ -47,7 +47,9 @@ def create_serving_pipeline(
     )
 
 
-def create_pipeline(split: str | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    split: str | None = None, head: str | None = None, embedding: str | None = None, **kwargs
+) -> Pipeline:
     """Read ``params:inference`` recordings, then :func:`create_serving_pipeline`."""
     reading = Pipeline(
         [
@@ -60,4 +62,4 @@ def create_pipeline(split: str | None = None, **kwargs) -> Pipeline:
         ],
         tags="inference",
     )
-    return reading + create_serving_pipeline(split, kwargs.get("head"), kwargs.get("embedding"))
+    return reading + create_serving_pipeline(split, head, embedding)
