@@ -343,3 +343,34 @@ def test_inference_reads_normalise_from_the_model_meta(ntu_models, ntu_files) ->
     predictor.stgcn_meta = {k: v for k, v in predictor.stgcn_meta.items() if k != "normalise"}
     older, _, _ = predictor.features(recordings)  # an artefact from before normalisation
     np.testing.assert_array_equal(older, plain)
+
+
+def test_bad_real_recordings_are_skipped_with_reasons_and_single_frames_normalise(
+    skeleton_msr_root: Path, tmp_path: Path
+):
+    """All-zero and NaN recordings never reach normalisation: ingestion skips and counts them,
+    each with its reason; a one-frame recording is kept and normalises to finite values."""
+    from pose_zsl.skeleton.ingest import ingest_msr_dir
+
+    lines = (skeleton_msr_root / "real_world_coordinates" / MSR_FILE).read_text().splitlines()
+    frame = lines[:20]
+    (tmp_path / MSR_FILE).write_text("\n".join(lines) + "\n")
+    zeros = ["0.000000 0.000000 0.000000 0.000000"] * 40
+    (tmp_path / "a02_s01_e01_skeleton3D.txt").write_text("\n".join(zeros) + "\n")
+    with_nan = [*frame[:5], "nan 0.3 2.6 1.0", *frame[6:], *frame]
+    (tmp_path / "a03_s01_e01_skeleton3D.txt").write_text("\n".join(with_nan) + "\n")
+    (tmp_path / "a04_s01_e01_skeleton3D.txt").write_text("\n".join(frame) + "\n")
+
+    result = ingest_msr_dir(tmp_path, workers=1)
+
+    assert sorted(result.samples["sample_id"]) == ["a01_s01_e01", "a04_s01_e01"]
+    skipped = result.skipped.set_index("sample_id")
+    assert sorted(skipped.index) == ["a02_s01_e01", "a03_s01_e01"]
+    assert "valid frame" in skipped.loc["a02_s01_e01", "reason"]
+    assert "a03_s01_e01" in skipped.loc["a03_s01_e01", "path"]
+    assert sum(result.skipped_counts().values()) == 2
+    store = SequenceStore(result.sequences)
+    single = store[list(store.ids).index("a04_s01_e01")]
+    assert single.shape[0] == 1
+    normalised = normalise_sequence(single, msr.LAYOUT, "view")
+    assert np.isfinite(normalised).all() and normalised.any()
