@@ -2,8 +2,8 @@
 
 For each candidate setting, trains the main ST-GCN of the first ``--splits`` splits of the
 environment (``kedro run --env ENV --nodes <split>.train_stgcn``, the pipeline's own node) and
-reads its validation accuracy: the ``val_fraction`` of each seen class's *training* samples,
-held out of training. Unseen classes and test samples play no part. Reports, per candidate, the
+reads its validation accuracy: whole training performers held out of the seen classes'
+*training* samples. Unseen classes and test samples play no part. Reports, per candidate, the
 best validation accuracy per split and its mean, and the training time.
 
     .venv/bin/python bench/select_real_settings.py --env msr_action3d --splits 2
@@ -27,25 +27,18 @@ import pandas as pd
 PROJECT = Path(__file__).resolve().parents[1]
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 
+#: Every candidate validates on whole held-out performers of the training subjects
+#: (``val_by: performer``): the test protocol is cross-subject, and same-performer validation
+#: samples overestimate accuracy on new people (on MSR: 93-100 % against 65 % on test).
+_SHARED: dict[str, object] = {"val_by": "performer", "normalise": "view", "width": 0.25}
 #: name -> stgcn_training overrides (on top of the environment's own parameters).
 CANDIDATES: dict[str, dict[str, object]] = {
-    "baseline": {},
-    "view_w025_e40": {"normalise": "view", "width": 0.25, "epochs": 40, "lr_milestones": "[30]"},
-    "view_aug_w025_e40": {
-        "normalise": "view",
-        "augment": True,
-        "width": 0.25,
-        "epochs": 40,
-        "lr_milestones": "[30]",
-    },
-    "view_aug_w05_e40": {
-        "normalise": "view",
-        "augment": True,
-        "width": 0.5,
-        "epochs": 40,
-        "lr_milestones": "[30]",
-    },
-}
+    "e40": {**_SHARED, "epochs": 40, "lr_milestones": "[30]", "augment": False},
+    "aug_e40": {**_SHARED, "epochs": 40, "lr_milestones": "[30]", "augment": True},
+    "aug_e60": {**_SHARED, "epochs": 60, "lr_milestones": "[45]", "augment": True},
+    "aug_e40_w05": {**_SHARED, "epochs": 40, "lr_milestones": "[30]", "augment": True,
+                    "width": 0.5},
+}  # fmt: skip
 
 
 def kedro(env: str, *args: str) -> None:

@@ -82,6 +82,9 @@ ARTIFACT_FORMAT = "pose_zsl.stgcn_artifact"
 FORMAT_VERSION = 1
 PROTOCOLS = ("xsub", "xview", "xset")
 WEIGHT_INITS = ("pytorch", "reference")
+#: How the validation samples are held out of the seen classes' training samples: a share of
+#: each class's samples, or whole performers (so validation measures cross-subject accuracy).
+VAL_GROUPINGS = ("sample", "performer")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "lr", "samples_per_s", "seconds")
 
 #: Config fields that only steer how a run executes; a checkpoint stays resumable across them.
@@ -122,7 +125,10 @@ class TrainConfig:
     ``lr_gamma``. ``width`` scales every layer's channels (1.0 = the original network; the
     feature dimension is 256 * width). ``reference_exact_graph`` selects the original's
     truncated-hop spatial partition (True) or true BFS distances (see ``pose_zsl.models.graph``).
-    ``val_fraction`` of each seen class's training samples is held out for model selection.
+    ``val_fraction`` of each seen class's training samples is held out for model selection;
+    ``val_by: performer`` holds out whole performers instead (about ``val_fraction`` of the
+    samples), the honest choice for a cross-subject protocol: same-performer validation
+    samples overestimate accuracy on new people.
     ``cpu_threads`` caps torch's intra-op threads during the run (None: torch's default); on a
     CPU shared with other jobs one thread can be many times faster than oversubscribed ones.
 
@@ -150,6 +156,7 @@ class TrainConfig:
     normalise: str = "none"
     protocol: str = "xsub"
     val_fraction: float = 0.1
+    val_by: str = "sample"
     width: float = 1.0
     partition: str = "spatial"
     reference_exact_graph: bool = True
@@ -187,6 +194,8 @@ class TrainConfig:
             problems.append(f"normalise={self.normalise!r} (one of {NORMALISATIONS})")
         if self.protocol not in PROTOCOLS:
             problems.append(f"protocol={self.protocol!r} (one of {PROTOCOLS})")
+        if self.val_by not in VAL_GROUPINGS:
+            problems.append(f"val_by={self.val_by!r} (one of {VAL_GROUPINGS})")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction={self.val_fraction} (must be in [0, 1))")
         if self.weight_init not in WEIGHT_INITS:
@@ -486,6 +495,38 @@ def stratified_holdout(
     train = np.sort(np.concatenate(train_parts)) if train_parts else np.zeros(0, np.int64)
     val = np.sort(np.concatenate(val_parts)) if val_parts else np.zeros(0, np.int64)
     return train.astype(np.int64), val.astype(np.int64)
+
+
+def performer_holdout(
+    labels: np.ndarray, performers: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split item indices into (train, val) by performer: whole performers, drawn in a seeded
+    order, go to validation until they hold at least ``fraction`` of the items (at least one
+    performer, never all of them).
+
+    Raises:
+        ValueError: a class would be left without training items (name it), or a performer is
+            missing.
+    """
+    if pd.isna(performers).any():
+        raise ValueError("val_by='performer' needs a performer for every training sample")
+    unique = np.unique(performers)
+    if fraction <= 0 or unique.size < 2:
+        return np.arange(len(labels), dtype=np.int64), np.zeros(0, np.int64)
+    order = unique[np.random.default_rng([seed, 0x5EED]).permutation(unique.size)]
+    held: list[object] = []
+    for performer in order[:-1]:
+        held.append(performer)
+        if np.isin(performers, held).mean() >= fraction:
+            break
+    is_val = np.isin(performers, held)
+    orphaned = sorted(set(labels[is_val].tolist()) - set(labels[~is_val].tolist()))
+    if orphaned:
+        raise ValueError(
+            f"val_by='performer': holding out performers {sorted(held)} leaves class indices "
+            f"{orphaned} without training samples; lower val_fraction or use val_by: sample"
+        )
+    return np.flatnonzero(~is_val).astype(np.int64), np.flatnonzero(is_val).astype(np.int64)
 
 
 def _resolve_layout(samples: pd.DataFrame, layout: str | None) -> str:
@@ -800,7 +841,14 @@ def train_stgcn(
             f"leakage guard: selected sample {bad!r} (action {action_by_id[bad]}) is not a seen "
             f"class {class_ids}"
         )
-    train_items, val_items = stratified_holdout(labels, config.val_fraction, config.seed)
+    if config.val_by == "performer":
+        performer_of = dict(zip(samples["sample_id"], samples["performer"], strict=True))
+        performers = np.array([performer_of[store.ids[p]] for p in positions])
+        train_items, val_items = performer_holdout(
+            labels, performers, config.val_fraction, config.seed
+        )
+    else:
+        train_items, val_items = stratified_holdout(labels, config.val_fraction, config.seed)
     train_ids = [store.ids[p] for p in positions[train_items]]
     val_ids = [store.ids[p] for p in positions[val_items]]
     assert_seen_only(
