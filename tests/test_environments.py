@@ -191,10 +191,12 @@ SYNTHETIC_HEADS = {
 REAL_RECIPE = {
     "max_bodies": 1,
     "normalise": "view",
+    "augment": True,
     "width": 0.25,
-    "epochs": 40,
-    "lr_milestones": [30],
+    "epochs": 60,
+    "lr_milestones": [45],
     "window": 32,
+    "val_by": "performer",
 }
 SMALL_DATASETS = {"local": {}, "msr_action3d": REAL_RECIPE, "utkinect": REAL_RECIPE}
 
