@@ -135,3 +135,19 @@ def test_over_splits_summary_and_paired_difference():
         differences.mean() - 3.182446 * differences.std(ddof=1) / 2, rel=1e-5
     )
     assert "Learned minus random" in text and "learned - random" in text
+
+
+def test_further_learned_embeddings_are_compared_with_the_first():
+    names, descriptions, random = [30.0, 40.0, 20.0], [45.0, 50.0, 20.0], [20.0, 20.0, 20.0]
+    metrics = _metric_rows(
+        {
+            ("infonce", "learned"): names,
+            ("infonce", "learned_desc"): descriptions,
+            ("infonce", "random"): random,
+        }  # fmt: skip
+    )
+    table, _ = summarise_over_splits(metrics)
+    comparisons = set(table.loc[table["comparison"] != "", "comparison"])
+    assert comparisons == {"learned - random", "learned_desc - random", "learned_desc - learned"}
+    row = table[table["comparison"] == "learned_desc - learned"].iloc[0]
+    assert row["mean"] == pytest.approx(np.mean(np.subtract(descriptions, names)))

@@ -396,7 +396,8 @@ _OVER_SPLITS_KEYS = ["protocol", "metric", "head", "embedding"]
 
 def summarise_over_splits(metrics: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Each head and embedding over all splits (mean, std, 95 % t-interval, seeds averaged per
-    split first), and each learned embedding minus the random ablation paired by split."""
+    split first), each learned embedding minus the random ablation paired by split, and each
+    further learned embedding minus the first (e.g. descriptions minus names)."""
     from pose_zsl.grid import RANDOM_EMBEDDING
     from pose_zsl.zsl.stats import paired_differences, summarise_splits
 
@@ -404,11 +405,13 @@ def summarise_over_splits(metrics: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     chosen = metrics[metrics.set_index(["protocol", "metric"]).index.isin(wanted)]
     summary = summarise_splits(chosen, _OVER_SPLITS_KEYS).assign(comparison="")
     heads = chosen[chosen["embedding"] != "none"]
+    learned = [e for e in dict.fromkeys(heads["embedding"]) if e != RANDOM_EMBEDDING]
+    pairs = [(e, RANDOM_EMBEDDING) for e in learned] + [(e, learned[0]) for e in learned[1:]]
     differences = [
         paired_differences(
-            heads, ["protocol", "metric", "head"], "embedding", learned, RANDOM_EMBEDDING
-        ).assign(embedding=learned)
-        for learned in sorted(set(heads["embedding"]) - {RANDOM_EMBEDDING})
+            heads, ["protocol", "metric", "head"], "embedding", first, second
+        ).assign(embedding=first)
+        for first, second in pairs
     ]
     table = pd.concat([summary, *differences], ignore_index=True)
     return table, over_splits_markdown(table, metrics)
@@ -437,5 +440,8 @@ def over_splits_markdown(table: pd.DataFrame, metrics: pd.DataFrame) -> str:
     paired = cells[cells["comparison"] != ""]
     if not paired.empty:
         shown = paired[["protocol", "metric", "head", "comparison", "splits", "value"]]
-        text += f"## Learned minus random, paired by split\n\n{markdown_table(shown)}\n"
+        text += (
+            "## Learned minus random (and further learned embeddings minus the first), paired "
+            f"by split\n\n{markdown_table(shown)}\n"
+        )
     return text
