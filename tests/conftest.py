@@ -345,3 +345,13 @@ def ntu_files() -> list[_tiny_pathlib.Path]:
 
     require_shared(NTU_SAMPLES, "the real NTU samples")
     return sorted(NTU_SAMPLES.glob("*.skeleton"))[:4]
+
+
+@_tiny_pytest.fixture(autouse=True)
+def _default_grid_after_each_test():
+    """A test that runs a session of another environment switches the process's experiment
+    grid (``pose_zsl.grid``); forget it afterwards, so later tests build the default one."""
+    yield
+    from pose_zsl import grid
+
+    grid._state.clear()

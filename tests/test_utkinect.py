@@ -154,7 +154,7 @@ def test_utkinect_environment_through_a_kedro_session(
     skeleton_utkinect_root, tmp_path, monkeypatch
 ) -> None:
     """``kedro run --env utkinect`` reads the folder named by UTKINECT_DIR: ingestion, label
-    embedding and the environment's three 7 seen / 3 unseen splits."""
+    embedding and the environment's ten 7 seen / 3 unseen splits."""
     import pandas as pd
     from conftest import TINY_OFFLINE_ENV, make_tiny_project
     from kedro.framework.session import KedroSession
@@ -176,5 +176,7 @@ def test_utkinect_environment_through_a_kedro_session(
     assert actions["action_name"].tolist() == utkinect.action_names()
     splits = pd.read_parquet(project / "data/05_model_input/splits.parquet")
     roles = splits.groupby(["split", "role"]).size().unstack()
-    assert roles["unseen"].tolist() == [3, 3, 3] and roles["seen"].tolist() == [7, 7, 7]
-    assert splits.groupby("split")["pseudo_unseen"].sum().tolist() == [2, 2, 2]
+    # the environment's ten seeded 7 / 3 splits, each with 2 pseudo-unseen seen classes
+    assert sorted(roles.index) == sorted(f"random_{k}" for k in range(1, 11))
+    assert roles["unseen"].tolist() == [3] * 10 and roles["seen"].tolist() == [7] * 10
+    assert splits.groupby("split")["pseudo_unseen"].sum().tolist() == [2] * 10

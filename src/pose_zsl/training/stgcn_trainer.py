@@ -904,17 +904,17 @@ def train_stgcn(
     shard = {"rank": ctx.rank, "world_size": ctx.world_size}
     train_set = SkeletonDataset(store, positions[train_items], labels[train_items], config.seed)
     val_set = SkeletonDataset(store, positions[val_items], labels[val_items], config.seed)
+    windows = functools.partial(
+        WindowCollate,
+        config.window,
+        config.max_bodies,
+        config.window_mode,
+        normalise=config.normalise,
+        layout=layout,
+    )
     train_loader, train_sampler = make_loader(
         train_set,
-        WindowCollate(
-            config.window,
-            config.max_bodies,
-            config.window_mode,
-            train=True,
-            augment=config.augment,
-            normalise=config.normalise,
-            layout=layout,
-        ),
+        windows(train=True, augment=config.augment),
         batch_size=config.batch_size // ctx.world_size,
         shuffle=True,
         seed=config.seed,
@@ -925,14 +925,7 @@ def train_stgcn(
     )
     val_loader, _ = make_loader(
         val_set,
-        WindowCollate(
-            config.window,
-            config.max_bodies,
-            config.window_mode,
-            train=False,
-            normalise=config.normalise,
-            layout=layout,
-        ),
+        windows(train=False),
         batch_size=max(1, (config.eval_batch_size or config.batch_size) // ctx.world_size),
         shuffle=False,
         seed=config.seed,
