@@ -46,16 +46,6 @@ def kedro(env: str, *args: str) -> None:
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-def splits_of(env: str) -> list[str]:
-    from kedro.config import OmegaConfigLoader
-
-    from pose_zsl import grid
-    from pose_zsl.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(str(PROJECT / "conf"), env=env, **CONFIG_LOADER_ARGS)
-    return list(grid.grid_from_parameters(loader["parameters"]).splits)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True)
@@ -63,7 +53,9 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    splits = splits_of(args.env)[: args.splits]
+    from pose_zsl.grid import environment_grid
+
+    splits = list(environment_grid(args.env).splits)[: args.splits]
     print(f"preparing {args.env}: ingestion, label embedding, split selection", flush=True)
     kedro(args.env, "--pipelines", "ingestion,label_embedding,split_selection")
     rows = []

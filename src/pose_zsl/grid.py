@@ -89,19 +89,23 @@ def use_parameters(parameters: Mapping[str, Any]) -> bool:
     return changed
 
 
+def environment_grid(env: str | None) -> Grid:
+    """The grid of environment ``env`` (None: ``local``), read through the project's config
+    loader as ``kedro run --env`` reads it."""
+    from kedro.config import OmegaConfigLoader
+
+    from pose_zsl.settings import CONFIG_LOADER_ARGS, PROJECT_ROOT
+
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS
+    )
+    return grid_from_parameters(loader["parameters"])
+
+
 def active() -> Grid:
     """The active grid: the session's environment, else ``KEDRO_ENV`` (default ``local``)."""
     if "grid" not in _state:
-        from kedro.config import OmegaConfigLoader
-
-        from pose_zsl.settings import CONFIG_LOADER_ARGS, PROJECT_ROOT
-
-        loader = OmegaConfigLoader(
-            conf_source=str(PROJECT_ROOT / "conf"),
-            env=os.environ.get("KEDRO_ENV"),
-            **CONFIG_LOADER_ARGS,
-        )
-        _state["grid"] = grid_from_parameters(loader["parameters"])
+        _state["grid"] = environment_grid(os.environ.get("KEDRO_ENV"))
     return _state["grid"]
 
 

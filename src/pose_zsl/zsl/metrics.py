@@ -574,14 +574,13 @@ def supervised_rows(
     keep = np.isin(labels, seen)
     if not keep.any():
         raise ValueError("no test sample of a seen class: the supervised reference is undefined")
-    matrix = np.asarray(seen_logits)[keep]
-    column_of = {int(class_id): j for j, class_id in enumerate(outputs)}
-    columns = np.array([column_of[int(label)] for label in np.asarray(labels)[keep]])
-    rows = [_proportion_row("supervised", "top1", _hits(matrix, columns, 1))]
-    for k in _reported_ks(ks, outputs.size):
-        if k > 1:
-            rows.append(_proportion_row("supervised", f"top{k}", _hits(matrix, columns, k)))
-    return rows
+    matrix, _, _, columns = check_inputs(
+        np.asarray(seen_logits)[keep], np.asarray(labels)[keep], outputs
+    )
+    return [
+        _proportion_row("supervised", f"top{k}", _hits(matrix, columns, k))
+        for k in _reported_ks(ks, outputs.size)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
