@@ -80,7 +80,22 @@ def effective(env: str) -> tuple[TrainConfig, dict[str, Any]]:
 
 
 def test_the_environments_are_discovered() -> None:
-    assert {"local", "msr_action3d", "utkinect", *PAPER_ENVIRONMENTS} <= set(environments())
+    assert {"local", *SMALL_DATASETS, *PAPER_ENVIRONMENTS} <= set(environments())
+
+
+@pytest.mark.parametrize(
+    ("env", "splits"),
+    [
+        ("msr_to_utkinect", ["msr_to_utkinect"]),
+        ("utkinect_to_msr", ["utkinect_to_msr"]),
+        ("kinect_v1_pooled", [f"pooled_random_{k}" for k in range(1, 6)]),
+    ],
+)
+def test_pooled_environments_run_their_splits_under_one_protocol(env: str, splits) -> None:
+    params = parameters(env)
+    selection = params["split_selection"]
+    assert selection["splits"] == splits
+    assert selection["protocol"] == params["stgcn_training"]["protocol"]
 
 
 @pytest.mark.parametrize("env", environments())
@@ -198,7 +213,15 @@ REAL_RECIPE = {
     "window": 32,
     "val_by": "performer",
 }
-SMALL_DATASETS = {"local": {}, "msr_action3d": REAL_RECIPE, "utkinect": REAL_RECIPE}
+CROSS_RECIPE = REAL_RECIPE | {"protocol": "xdata"}
+SMALL_DATASETS = {
+    "local": {},
+    "msr_action3d": REAL_RECIPE,
+    "utkinect": REAL_RECIPE,
+    "kinect_v1_pooled": REAL_RECIPE,
+    "msr_to_utkinect": CROSS_RECIPE,
+    "utkinect_to_msr": CROSS_RECIPE,
+}
 
 
 @pytest.mark.parametrize("env", sorted(SMALL_DATASETS))

@@ -78,6 +78,55 @@ class SkeletonSourceDataset(AbstractDataset[None, RawSource]):
         return asdict(self._source)
 
 
+@dataclass(frozen=True)
+class PooledSource:
+    """Several raw sources ingested as one dataset (:mod:`pose_zsl.skeleton.pooled`); with a
+    ``target``, that dataset is the cross-dataset test set and every other one trains."""
+
+    sources: tuple[RawSource, ...]
+    target: str | None = None
+
+    @property
+    def path(self) -> str:
+        return " + ".join(source.path for source in self.sources)
+
+    @property
+    def dataset(self) -> str:
+        return "+".join(source.dataset for source in self.sources)
+
+
+class PooledSourceDataset(AbstractDataset[None, PooledSource]):
+    """Raw recordings of several datasets pooled into one (``sources``: a list of
+    :class:`SkeletonSourceDataset` arguments, e.g. ``{path, format, dataset}``), optionally
+    with a cross-dataset ``target`` (one of the sources' ``dataset``)."""
+
+    def __init__(
+        self,
+        sources: list[dict[str, Any]],
+        target: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(sources, list) or len(sources) < 2:
+            raise DatasetError(f"'sources' must list at least two raw sources, got {sources!r}")
+        self._parts = [SkeletonSourceDataset(**source) for source in sources]
+        datasets = [part._source.dataset for part in self._parts]
+        if target is not None and target not in datasets:
+            raise DatasetError(
+                f"'target' {target!r} is not one of the sources' datasets {datasets}"
+            )
+        self._target = target
+        self.metadata = metadata
+
+    def load(self) -> PooledSource:
+        return PooledSource(tuple(part.load() for part in self._parts), self._target)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("raw recordings are read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"sources": [part._describe() for part in self._parts], "target": self._target}
+
+
 class SyntheticSkeletonDataset(SkeletonSourceDataset):
     """The default source: procedurally generated NTU-format ``.skeleton`` files.
 

@@ -176,9 +176,7 @@ def scan(data: bytes):
     None when ``data`` is not in the canonical layout."""
     buf = np.frombuffer(data + b"\n\0", np.uint8)
     max_bodies = len(data) // (NUM_JOINT_LINES * _MIN_JOINT_LINE) + 1
-    ok, num_frames, num_bodies, bodies_per_frame, ids, info, joints = _scan(
-        buf, max_bodies, _POW10
-    )
+    ok, num_frames, num_bodies, bodies_per_frame, ids, info, joints = _scan(buf, max_bodies, _POW10)
     if not ok:
         return None
     return (
@@ -188,4 +186,3 @@ def scan(data: bytes):
         info[: num_bodies * 9].reshape(num_bodies, 9).copy(),
         joints[: num_bodies * 300].reshape(num_bodies, 25, 12).copy(),
     )
-

@@ -242,8 +242,10 @@ def _compiled_parser():
                 log.warning("numba NTU parser unavailable; using the Arrow parser", exc_info=True)
                 canary = None
                 scan = None
-            if scan is not None and canary is not None and canary[4][0, 0, 10] == np.float32(
-                -2.016883e-05
+            if (
+                scan is not None
+                and canary is not None
+                and canary[4][0, 0, 10] == np.float32(-2.016883e-05)
             ):
                 _compiled_scan = scan
     return _compiled_scan

@@ -31,6 +31,7 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "xsub": "string",
     "xview": "string",
     "xset": "string",
+    "xdata": "string",  # pooled cross-dataset environments: target dataset test, others train
     "num_frames": "Int64",
     "num_bodies": "Int64",
     "quality_flags": "string",  # ";"-joined flags, "" when clean (e.g. "noise_body_dropped")

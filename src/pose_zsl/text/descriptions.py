@@ -179,3 +179,19 @@ def class_descriptions(
         raise DescriptionsError(f"{source}: no descriptions for {target} (dataset {dataset!r})")
     by_class = chosen.groupby("action_id", sort=True)["text"].agg(list)
     return {action_id - 1: list(by_class[action_id]) for action_id in range(1, num_classes + 1)}
+
+
+def action_table_descriptions(
+    actions: pd.DataFrame, path: str | Path | None = None
+) -> dict[int, list[str]]:
+    """Class id -> descriptions for an ``actions`` table: one dataset's (column ``dataset``),
+    or a pooled table's, where each class takes its owning dataset's descriptions
+    (``dataset_action_id``)."""
+    if "dataset_action_id" not in actions:
+        return class_descriptions(str(actions["dataset"].iloc[0]), len(actions), path)
+    result: dict[int, list[str]] = {}
+    for dataset, rows in actions.groupby("dataset", sort=True):
+        own = class_descriptions(str(dataset), int(rows["dataset_action_id"].max()) + 1, path)
+        for action_id, own_id in zip(rows["action_id"], rows["dataset_action_id"], strict=True):
+            result[int(action_id)] = own[int(own_id)]
+    return result

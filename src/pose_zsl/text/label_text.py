@@ -37,6 +37,7 @@ DEFAULT_TEMPLATES: tuple[str, ...] = ("{name}",)
 
 _PARENTHESISED = re.compile(r"\([^()]*\)")
 _SPACES = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^\w' ]+")
 
 
 def _canonical(name: str) -> str:
@@ -66,6 +67,15 @@ def readable_phrase(name: str, use_fixes: bool = True) -> str:
     if not phrase:
         raise ValueError(f"action name {name!r} has no text left to embed")
     return phrase
+
+
+def normalise_label(text: str) -> str:
+    """Comparable form of an action name: :func:`readable_phrase` (lower case, notes in
+    parentheses dropped, ``/`` -> "or", ...) without punctuation. ``"Put on a hat/cap."`` and
+    ``"put on a hat or cap"`` are the same label. The one rule for "the same class name":
+    free-text candidates against training classes, and the classes of pooled datasets."""
+    phrase = readable_phrase(text)
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", phrase)).strip()
 
 
 def _custom_lookup(

@@ -48,7 +48,15 @@ DOWNLOAD_HINT = (
 )
 
 _ARGS_INT_FIELDS = (
-    "dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model", "bucket",
+    "dim",
+    "ws",
+    "epoch",
+    "min_count",
+    "neg",
+    "word_ngrams",
+    "loss",
+    "model",
+    "bucket",
 )
 _SEPARATORS_TO_SPACE = bytes.maketrans(b"\r\t\x0b\x0c\x00", b"     ")
 _U64_MASK = (1 << 64) - 1
@@ -142,7 +150,11 @@ class Sent2VecModel:
         )
         logger.info(
             "Sent2Vec model %s: %d words, %d-D, wordNgrams %d, %d buckets (memory-mapped)",
-            self.path, self.nwords, self.dim, self.word_ngrams, self.bucket,
+            self.path,
+            self.nwords,
+            self.dim,
+            self.word_ngrams,
+            self.bucket,
         )
 
     def _parse_header_and_dictionary(self, view: mmap.mmap, file_size: int) -> int:

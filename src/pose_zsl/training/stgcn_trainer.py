@@ -80,7 +80,7 @@ CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = "pose_zsl.stgcn_checkpoint"
 ARTIFACT_FORMAT = "pose_zsl.stgcn_artifact"
 FORMAT_VERSION = 1
-PROTOCOLS = ("xsub", "xview", "xset")
+PROTOCOLS = ("xsub", "xview", "xset", "xdata")
 WEIGHT_INITS = ("pytorch", "reference")
 #: How the validation samples are held out of the seen classes' training samples: a share of
 #: each class's samples, or whole performers (so validation measures cross-subject accuracy).

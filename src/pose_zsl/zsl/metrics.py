@@ -433,6 +433,7 @@ def metric_rows(
     *,
     calibration: float | None = None,
     ks: Sequence[int] = (1, 5),
+    gzsl: bool = True,
 ) -> list[dict[str, object]]:
     """Long-format rows ``{"protocol", "metric", "value", "n", "ci_low", "ci_high"}`` of one run.
 
@@ -444,7 +445,8 @@ def metric_rows(
     * ``gzsl``: ``hit1``, ``hit5``, ``seen_acc``, ``unseen_acc``, ``harmonic_mean``
       (:func:`gzsl_metrics`, per-sample) and ``seen_acc_class_mean``,
       ``unseen_acc_class_mean``, ``harmonic_mean_class_mean`` (per-class means, as Xian et al.);
-      when ``calibration`` is given, the same under ``gzsl_calibrated``.
+      when ``calibration`` is given, the same under ``gzsl_calibrated``. ``gzsl=False`` leaves
+      them out (a cross-dataset split has no seen-class test samples to measure S on).
 
     ``n``: unseen test samples for ZSL rows, hit@k and U; seen test samples for S; both for H.
     Intervals (95 %, :mod:`pose_zsl.zsl.stats`): Wilson for every accuracy, a mean of
@@ -466,8 +468,8 @@ def metric_rows(
     for metric, value in collapse_diagnostics(sub_scores, sub_ids).items():
         rows.append(_row("zsl", metric, value, top1.size, no_interval))
 
-    settings: list[tuple[str, float]] = [("gzsl", 0.0)]
-    if calibration is not None:
+    settings: list[tuple[str, float]] = [("gzsl", 0.0)] if gzsl else []
+    if gzsl and calibration is not None:
         settings.append(("gzsl_calibrated", float(calibration)))
     for protocol, gamma in settings:
         truth, seen_rows, unseen_rows, hits, hit_k = _gzsl_outcomes(
@@ -488,6 +490,56 @@ def metric_rows(
                 protocol, "harmonic_mean_class_mean", hits, truth, seen_rows, unseen_rows, "class"
             )
         )
+    return rows
+
+
+def cross_dataset_rows(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    target_groups: Mapping[int, str],
+    ks: Sequence[int] = (1, 5),
+) -> list[dict[str, object]]:
+    """Cross-dataset rows (protocol ``xdata``): the target dataset's samples ranked among the
+    target dataset's classes (``target_groups`` maps each to its group: shared, close, novel).
+
+    ``top{k}`` and ``top1_class_mean`` over all target samples, and ``top1_<group>`` over the
+    samples of each group's classes (still ranked among all target classes), each with n and a
+    95 % Wilson interval.
+    """
+    target = np.array(sorted(int(i) for i in target_groups), dtype=np.int64)
+    sub_scores, truth, sub_ids, columns = _zsl_problem(scores, labels, class_ids, target)
+    rows = [
+        _proportion_row("xdata", f"top{k}", _hits(sub_scores, columns, k))
+        for k in _reported_ks(ks, sub_ids.size)
+    ]
+    top1 = _hits(sub_scores, columns, 1)
+    rows.append(_class_mean_row("xdata", "top1_class_mean", top1, truth))
+    group_of = np.array([target_groups[int(c)] for c in truth])
+    for group in sorted(set(group_of.tolist())):
+        rows.append(_proportion_row("xdata", f"top1_{group}", top1[group_of == group]))
+    return rows
+
+
+def within_dataset_rows(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: Iterable[int] | np.ndarray,
+    unseen_by_dataset: Mapping[str, Sequence[int]],
+    ks: Sequence[int] = (1, 5),
+) -> list[dict[str, object]]:
+    """Pooled splits: ZSL within each dataset (protocol ``zsl_<dataset>``): that dataset's
+    unseen test samples among its own unseen classes, the task of its single-dataset run with
+    the same unseen classes. Datasets with fewer than two unseen classes are left out."""
+    rows: list[dict[str, object]] = []
+    for dataset, unseen in sorted(unseen_by_dataset.items()):
+        if len(unseen) < 2:
+            continue
+        sub_scores, _, sub_ids, columns = _zsl_problem(scores, labels, class_ids, unseen)
+        rows += [
+            _proportion_row(f"zsl_{dataset}", f"top{k}", _hits(sub_scores, columns, k))
+            for k in _reported_ks(ks, sub_ids.size)
+        ]
     return rows
 
 
@@ -532,6 +584,7 @@ def vanilla_baseline_rows(
     seen_class_ids: Iterable[int] | np.ndarray,
     unseen_class_ids: Iterable[int] | np.ndarray,
     ks: Sequence[int] = (1, 5),
+    gzsl: bool = True,
 ) -> list[dict[str, object]]:
     """:func:`metric_rows` of the seen-class classifier (the paper's "vanilla ST-GCN" row).
 
@@ -548,7 +601,9 @@ def vanilla_baseline_rows(
             "baseline must be trained on seen classes only"
         )
     scores = vanilla_classifier_scores(seen_logits, logit_class_ids, class_ids)
-    return metric_rows(scores, labels, class_ids, seen_class_ids, unseen_class_ids, ks=ks)
+    return metric_rows(
+        scores, labels, class_ids, seen_class_ids, unseen_class_ids, ks=ks, gzsl=gzsl
+    )
 
 
 def supervised_rows(

@@ -62,8 +62,32 @@ BENCHMARK_SPLITS: dict[str, tuple[int, tuple[int, ...]]] = {
     "ntu120_110_10": (120, (4, 13, 37, 43, 49, 65, 88, 95, 99, 106)),
     "ntu120_96_24": (
         120,
-        (5, 9, 11, 16, 18, 20, 22, 29, 35, 39, 45, 49, 59, 68, 70, 81, 84, 87, 93, 94, 104,
-         113, 114, 119),
+        (
+            5,
+            9,
+            11,
+            16,
+            18,
+            20,
+            22,
+            29,
+            35,
+            39,
+            45,
+            49,
+            59,
+            68,
+            70,
+            81,
+            84,
+            87,
+            93,
+            94,
+            104,
+            113,
+            114,
+            119,
+        ),
     ),
     "smie_ntu60_r1": (60, (4, 19, 31, 47, 51)),
     "smie_ntu60_r2": (60, (12, 29, 32, 44, 59)),
@@ -71,7 +95,15 @@ BENCHMARK_SPLITS: dict[str, tuple[int, tuple[int, ...]]] = {
 }
 MSR_NUM_CLASSES = 20
 MSR_NUM_UNSEEN = 5
+#: cross-dataset split name -> (source dataset, target dataset) of a pooled environment.
+CROSS_DATASET_SPLITS: dict[str, tuple[str, str]] = {
+    "msr_to_utkinect": ("msr_action3d", "utkinect"),
+    "utkinect_to_msr": ("utkinect", "msr_action3d"),
+}
+#: target-class groups of a cross-dataset split (:func:`target_groups`)
+TARGET_GROUPS = ("shared", "close", "novel")
 _RANDOM_NAME = re.compile(r"^random_(\d+)$")
+_POOLED_RANDOM_NAME = re.compile(r"^pooled_random_(\d+)$")
 _MSR_RANDOM_NAME = re.compile(r"^msr_random_(\d+)$")
 
 
@@ -141,8 +173,7 @@ def select_nearest(
     _check_num_unseen(num_unseen, len(distances))
     if not 0.0 <= min_separation_quantile <= 1.0:
         raise ValueError(
-            "parameter 'min_separation_quantile' must lie in [0, 1], "
-            f"got {min_separation_quantile}"
+            f"parameter 'min_separation_quantile' must lie in [0, 1], got {min_separation_quantile}"
         )
     neighbour, nearest_distance = _nearest_neighbours(distances)
     pairs = distances[np.triu_indices(len(distances), k=1)]
@@ -187,9 +218,7 @@ def select_random(action_ids: Sequence[int], num_unseen: int = 5, seed: int = 0)
     return sorted(int(i) for i in chosen)
 
 
-def select_pseudo_unseen(
-    seen_ids: Sequence[int], count: int, seed: int = 0
-) -> list[int]:
+def select_pseudo_unseen(seen_ids: Sequence[int], count: int, seed: int = 0) -> list[int]:
     """Seen classes held out as pseudo-unseen for calibration / tuning (seeded, sorted).
 
     Raises:
@@ -210,7 +239,14 @@ def select_pseudo_unseen(
 # -- named splits ------------------------------------------------------------------------------
 def known_split_names() -> list[str]:
     """The accepted split names (patterns written with ``<k>``)."""
-    return [*SELECTION_RULES, "random_<k>", *BENCHMARK_SPLITS, "msr_random_<k>"]
+    return [
+        *SELECTION_RULES,
+        "random_<k>",
+        *BENCHMARK_SPLITS,
+        "msr_random_<k>",
+        "pooled_random_<k>",
+        *CROSS_DATASET_SPLITS,
+    ]
 
 
 def _table_ids_names(label_embeddings: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -254,7 +290,9 @@ def resolve_unseen(
     min_separation_quantile: float = 0.25,
     custom_splits: Mapping[str, Sequence[int]] | None = None,
 ) -> list[int]:
-    """Unseen action ids of the split called ``name`` (see :func:`known_split_names`).
+    """Unseen action ids of the split called ``name`` (see :func:`known_split_names`; the
+    pooled splits are :func:`pooled_split_unseen`'s).
+
 
     ``nearest``/``furthest`` use the table's vectors; ``random`` draws with ``seed`` and
     ``random_<k>`` with seed ``seed + k``; benchmark and ``msr_random_<k>`` splits check that
@@ -298,6 +336,183 @@ def resolve_unseen(
     raise ValueError(f"unknown split name {name!r}; known split names: {known}")
 
 
+def is_pooled_split(name: str) -> bool:
+    """Whether ``name`` is a split of a pooled environment (cross-dataset or pooled random)."""
+    return name in CROSS_DATASET_SPLITS or bool(_POOLED_RANDOM_NAME.match(name))
+
+
+def pooled_split_unseen(
+    name: str,
+    pooled_classes: pd.DataFrame | None,
+    action_ids: Sequence[int],
+    *,
+    seed: int = 0,
+    num_unseen_per_dataset: Mapping[str, int] | None = None,
+) -> list[int]:
+    """Unseen pooled ids of a pooled split (:func:`is_pooled_split`).
+
+    They need the pooled class table (:func:`pose_zsl.skeleton.pooled.pool_actions`):
+    ``<source>_to_<target>`` (:data:`CROSS_DATASET_SPLITS`) makes every class of the target
+    dataset that the source lacks unseen; ``pooled_random_<k>`` is the union, over the pooled
+    datasets, of the unseen classes each dataset's own split ``k`` has (``msr_random_<k>`` for
+    MSR Action3D, ``random_<k>`` with ``num_unseen_per_dataset[dataset]`` classes otherwise),
+    so a pooled split pairs with the single-dataset runs of the same ``k``.
+
+    Raises:
+        ValueError: the environment is not pooled, lacks a dataset the split names, or
+            ``num_unseen_per_dataset`` lacks a pooled dataset.
+    """
+    classes = _require_pool(name, pooled_classes, np.asarray(action_ids))
+    if name in CROSS_DATASET_SPLITS:
+        source, target = CROSS_DATASET_SPLITS[name]
+        return sorted(
+            set(dataset_class_ids(classes, target)) - set(dataset_class_ids(classes, source))
+        )
+    return _pooled_random_unseen(name, classes, num_unseen_per_dataset or {}, seed=seed)
+
+
+def dataset_class_ids(classes: pd.DataFrame, dataset: str) -> list[int]:
+    """Pooled ids of every class ``dataset`` has (its own and those merged into another's)."""
+    has = classes["datasets"].astype(str).str.split(";").map(lambda names: dataset in names)
+    return sorted(int(i) for i in classes.loc[has, "action_id"])
+
+
+def _require_pool(name: str, classes: pd.DataFrame | None, ids: np.ndarray) -> pd.DataFrame:
+    if classes is None or "datasets" not in classes:
+        raise ValueError(
+            f"split {name!r} needs a pooled environment (a PooledSourceDataset as "
+            "'raw_recordings'), but the class table comes from one dataset"
+        )
+    if sorted(int(i) for i in classes["action_id"]) != sorted(int(i) for i in ids):
+        raise ValueError(f"split {name!r}: the pooled class table and the label table differ")
+    if name in CROSS_DATASET_SPLITS:
+        pooled = set(";".join(classes["datasets"].astype(str)).split(";"))
+        missing = [d for d in CROSS_DATASET_SPLITS[name] if d not in pooled]
+        if missing:
+            raise ValueError(
+                f"split {name!r} needs datasets {list(CROSS_DATASET_SPLITS[name])}; the pool has "
+                f"{sorted(pooled)}"
+            )
+    return classes
+
+
+def _pooled_random_unseen(
+    name: str, classes: pd.DataFrame, per_dataset: Mapping[str, int], seed: int
+) -> list[int]:
+    k = int(_POOLED_RANDOM_NAME.match(name).group(1))
+    unseen: list[int] = []
+    for dataset, own in classes.groupby("dataset", sort=True):
+        table = pd.DataFrame(
+            {"action_id": own["dataset_action_id"], "action_name": own["action_name"]}
+        )
+        if dataset == "msr_action3d":
+            chosen = resolve_unseen(f"msr_random_{k}", table, seed=seed)
+        elif dataset in per_dataset:
+            chosen = resolve_unseen(
+                f"random_{k}", table, num_unseen=int(per_dataset[dataset]), seed=seed
+            )
+        else:
+            raise ValueError(
+                f"split {name!r}: parameter 'num_unseen_per_dataset' has no entry for "
+                f"{dataset!r} (has {sorted(per_dataset)})"
+            )
+        pooled = dict(
+            zip(own["dataset_action_id"].astype(int), own["action_id"].astype(int), strict=True)
+        )
+        unseen += [pooled[i] for i in chosen]
+    return sorted(unseen)
+
+
+def target_groups(
+    split: pd.DataFrame,
+    classes: pd.DataFrame,
+    label_embeddings: pd.DataFrame,
+    min_similarity: float,
+) -> pd.DataFrame:
+    """The cross-dataset split's table with each target class's group, nearest source class
+    and its cosine similarity (columns ``target_group``, ``counterpart``,
+    ``counterpart_similarity``; null for source classes).
+
+    Rule: a target class the source also has (same name after label normalisation) is
+    ``shared``; otherwise it is ``close`` when the cosine similarity of its label vector to
+    the nearest source class's is at least ``min_similarity``, else ``novel``.
+    """
+    if not 0.0 <= min_similarity <= 1.0:
+        raise ValueError(
+            f"parameter 'counterpart_similarity' must lie in [0, 1], got {min_similarity}"
+        )
+    source, target = CROSS_DATASET_SPLITS[str(split["split"].iloc[0])]
+    source_ids, target_ids = dataset_class_ids(classes, source), dataset_class_ids(classes, target)
+    ids, names = _table_ids_names(label_embeddings)
+    vectors = embedding_matrix(label_embeddings)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {int(i): p for p, i in enumerate(ids)}
+    similarity = unit[[row[i] for i in target_ids]] @ unit[[row[i] for i in source_ids]].T
+    table = split.copy()
+    table["target_group"] = pd.Series(pd.NA, index=table.index, dtype="string")
+    table["counterpart"] = pd.Series(pd.NA, index=table.index, dtype="string")
+    table["counterpart_similarity"] = np.nan
+    for position, class_id in enumerate(target_ids):
+        at = table.index[table["action_id"] == class_id]
+        if class_id in source_ids:
+            group, nearest, value = "shared", class_id, 1.0
+        else:
+            best = int(similarity[position].argmax())
+            nearest, value = source_ids[best], float(similarity[position, best])
+            group = "close" if value >= min_similarity else "novel"
+        table.loc[at, ["target_group", "counterpart"]] = [group, names[row[nearest]]]
+        table.loc[at, "counterpart_similarity"] = value
+    return table
+
+
+def check_cross_dataset_protocol(samples: pd.DataFrame, split: str, protocol: str) -> None:
+    """A cross-dataset split's samples must be split by dataset: the target's all ``test``,
+    every other ``train`` (pooled samples name their dataset in ``source``).
+
+    Raises:
+        ValueError: naming the parameter when ``protocol`` is not ``xdata``, or the first
+            samples on the wrong side (a target sample that could reach training).
+    """
+    if protocol != "xdata":
+        raise ValueError(
+            f"split {split!r} is cross-dataset: parameter split_selection.protocol (and "
+            f"stgcn_training.protocol) must be 'xdata', got {protocol!r}"
+        )
+    _, target = CROSS_DATASET_SPLITS[split]
+    if "xdata" not in samples:
+        raise ValueError(
+            f"split {split!r}: the samples have no 'xdata' column; set 'target: {target}' on "
+            "the pooled 'raw_recordings' catalog entry"
+        )
+    expected = np.where(samples["source"].astype(str) == target, "test", "train")
+    wrong = samples["xdata"].astype("string").fillna("<missing>").to_numpy() != expected
+    if wrong.any():
+        examples = samples.loc[wrong, "sample_id"].head(5).tolist()
+        raise ValueError(
+            f"split {split!r}: {int(wrong.sum())} samples are on the wrong side of the "
+            f"cross-dataset protocol (target {target!r} must be all 'test', the rest 'train'), "
+            f"e.g. {examples}; the target dataset must not reach training or selection"
+        )
+
+
+def target_group_report(table: pd.DataFrame) -> str:
+    """Markdown: each target class of a cross-dataset split with its group and counterpart."""
+    rows = table[table["target_group"].notna()].sort_values(
+        ["target_group", "counterpart_similarity"], ascending=[True, False]
+    )
+    lines = [
+        f"### {table['split'].iloc[0]}: target classes by source counterpart",
+        "",
+        "| target class | group | nearest source class | cosine |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.action_name} | {r.target_group} | {r.counterpart} | {r.counterpart_similarity:.2f} |"
+        for r in rows.itertuples()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def make_splits(
     label_embeddings: pd.DataFrame,
     split_names: Sequence[str],
@@ -309,8 +524,11 @@ def make_splits(
     num_pseudo_unseen: int | None = None,
     pseudo_unseen_seed: int | None = None,
     custom_splits: Mapping[str, Sequence[int]] | None = None,
+    pooled_classes: pd.DataFrame | None = None,
+    num_unseen_per_dataset: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """The splits table for ``split_names``: one row per (split, class).
+    """The splits table for ``split_names``: one row per (split, class); with
+    ``pooled_classes``, also each class's owning ``dataset``.
 
     Each split's pseudo-unseen classes are ``num_pseudo_unseen`` seen classes (default: as many
     as the split has unseen classes, capped to leave at least 2 seen) drawn with
@@ -326,12 +544,28 @@ def make_splits(
     ids, names = _table_ids_names(label_embeddings)
     frames = []
     for split in split_names:
-        unseen = set(
-            resolve_unseen(
-                split, label_embeddings, num_unseen=num_unseen, distance=distance, seed=seed,
-                min_separation_quantile=min_separation_quantile, custom_splits=custom_splits,
+        if is_pooled_split(split):
+            unseen = set(
+                pooled_split_unseen(
+                    split,
+                    pooled_classes,
+                    ids,
+                    seed=seed,
+                    num_unseen_per_dataset=num_unseen_per_dataset,
+                )
             )
-        )
+        else:
+            unseen = set(
+                resolve_unseen(
+                    split,
+                    label_embeddings,
+                    num_unseen=num_unseen,
+                    distance=distance,
+                    seed=seed,
+                    min_separation_quantile=min_separation_quantile,
+                    custom_splits=custom_splits,
+                )
+            )
         seen = [int(i) for i in ids if int(i) not in unseen]
         count = num_pseudo_unseen
         if count is None:
@@ -351,10 +585,14 @@ def make_splits(
                 }
             )
         )
-        logger.info(
-            "split %s: unseen %s, pseudo-unseen %s", split, sorted(unseen), sorted(pseudo)
+        logger.info("split %s: unseen %s, pseudo-unseen %s", split, sorted(unseen), sorted(pseudo))
+    table = pd.concat(frames, ignore_index=True)
+    if pooled_classes is not None and "datasets" in pooled_classes:
+        owner = dict(
+            zip(pooled_classes["action_id"].astype(int), pooled_classes["dataset"], strict=True)
         )
-    return pd.concat(frames, ignore_index=True)
+        table["dataset"] = table["action_id"].map(owner).astype("string")
+    return table
 
 
 def unseen_ids(splits: pd.DataFrame, split: str) -> list[int]:
@@ -389,9 +627,7 @@ def check_training_samples(
     for split, rows in seen.groupby("split", sort=True):
         empty = rows[~rows["action_id"].astype(int).isin(trained)]
         if not empty.empty:
-            listed = ", ".join(
-                f"{int(r.action_id)} ({r.action_name})" for r in empty.itertuples()
-            )
+            listed = ", ".join(f"{int(r.action_id)} ({r.action_name})" for r in empty.itertuples())
             raise ValueError(
                 f"split {split!r}: seen classes with no training samples under protocol "
                 f"'{protocol_column}': {listed}"

@@ -98,7 +98,6 @@ def evaluate_variant(
         confusion_matrix,
         confusion_matrix_figure,
         metric_rows,
-        per_class_accuracy,
         restrict_scores,
     )
 
@@ -116,6 +115,7 @@ def evaluate_variant(
         str(label_embeddings["embedder"].iloc[0]),
     )
     test_features = feature_matrix(test)
+    has_seen_tests = bool(np.isin(labels, seen).any())
     tables = []
     for head, seed, gamma in heads:
         head_scores = score(head, test_features, vectors)
@@ -129,7 +129,9 @@ def evaluate_variant(
             unseen,
             calibration=gamma,
             ks=tuple(params["top_k"]),
+            gzsl=has_seen_tests,
         )
+        rows += pooled_split_rows(head_scores, labels, class_ids, split_classes, params)
         table = pd.DataFrame(
             [{**columns, "seed": seed, **row} for row in rows], columns=METRIC_COLUMNS
         )
@@ -138,8 +140,7 @@ def evaluate_variant(
     metrics = pd.concat(tables, ignore_index=True)
 
     names = dict(zip(label_embeddings["action_id"], label_embeddings["action_name"], strict=True))
-    per_class = per_class_accuracy(scores, labels, class_ids, names)
-    per_class.insert(0, "protocol", "gzsl")
+    per_class = class_accuracy_table(scores, labels, class_ids, names, split_classes)
 
     is_unseen = np.isin(labels, unseen)
     unseen_scores, unseen_ids = restrict_scores(scores[is_unseen], class_ids, np.asarray(unseen))
@@ -158,6 +159,56 @@ def evaluate_variant(
         "joint pose-language space (PCA, test samples)",
     )
     return metrics, per_class, figure, space
+
+
+def pooled_split_rows(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: np.ndarray,
+    split_classes: pd.DataFrame,
+    params: dict[str, Any],
+) -> list[dict[str, object]]:
+    """The extra rows of a pooled environment's split: cross-dataset rows when the split has
+    target groups, within-dataset ZSL rows when its unseen classes span several datasets."""
+    from pose_zsl.zsl.metrics import cross_dataset_rows, within_dataset_rows
+
+    ks = tuple(params["top_k"])
+    if "target_group" in split_classes:
+        target = split_classes[split_classes["target_group"].notna()]
+        groups = dict(zip(target["action_id"].astype(int), target["target_group"], strict=True))
+        return cross_dataset_rows(scores, labels, class_ids, groups, ks)
+    if "dataset" not in split_classes:
+        return []
+    unseen = split_classes[split_classes["role"] == "unseen"]
+    by_dataset = unseen.groupby("dataset")["action_id"].agg(lambda ids: sorted(ids.astype(int)))
+    if len(by_dataset) < 2:
+        return []
+    return within_dataset_rows(scores, labels, class_ids, by_dataset.to_dict(), ks)
+
+
+def class_accuracy_table(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_ids: np.ndarray,
+    names: dict[int, str],
+    split_classes: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per-class top-1 (GZSL: among all classes); for a cross-dataset split, the target
+    classes among the target classes (protocol ``xdata``) with each class's group."""
+    from pose_zsl.zsl.metrics import per_class_accuracy, restrict_scores
+
+    if "target_group" not in split_classes:
+        table = per_class_accuracy(scores, labels, class_ids, names)
+        table.insert(0, "protocol", "gzsl")
+        return table
+    target = split_classes[split_classes["target_group"].notna()]
+    keep = np.isin(labels, target["action_id"].astype(int))
+    sub_scores, sub_ids = restrict_scores(scores[keep], class_ids, target["action_id"])
+    table = per_class_accuracy(sub_scores, labels[keep], sub_ids, names)
+    columns = ["action_id", "target_group", "counterpart", "counterpart_similarity"]
+    table = table.merge(target[columns], on="action_id", how="left")
+    table.insert(0, "protocol", "xdata")
+    return table
 
 
 def _calibrated_heads(
@@ -216,6 +267,8 @@ def collect_metrics(
         split_classes = inputs[f"{split}__split_classes"]
         test = test_rows(inputs[f"{split}__features"])
         seen = seen_class_ids(split_classes)
+        # a cross-dataset split tests on the target dataset only: no seen-class test samples
+        has_seen_tests = bool(test["action_id"].isin(seen).any())
         rows = vanilla_baseline_rows(
             np.stack(test["seen_logits"].to_numpy()),
             seen,
@@ -224,10 +277,13 @@ def collect_metrics(
             seen_class_ids=seen,
             unseen_class_ids=unseen_class_ids(split_classes),
             ks=tuple(params["top_k"]),
+            gzsl=has_seen_tests,
         )
         columns = _variant_columns(split_classes, params, "vanilla_stgcn", "none", "none")
         columns["seed"] = int(stgcn_seed)
         tables.append(pd.DataFrame([{**columns, **r} for r in rows], columns=METRIC_COLUMNS))
+        if not has_seen_tests:
+            continue
         supervised = supervised_rows(
             np.stack(test["seen_logits"].to_numpy()),
             seen,
@@ -354,7 +410,38 @@ def zsl_table(metrics: pd.DataFrame) -> str:
         "vanilla ST-GCN scores no unseen class, so its ties all fall on the first one.)\n\n"
         + markdown_table((share + " / " + entropy).reset_index())
         + "\n"
+        + cross_dataset_section(metrics)
     )
+
+
+def cross_dataset_section(metrics: pd.DataFrame) -> str:
+    """Cross-dataset splits: the target dataset's samples among its classes, overall and per
+    target-class group (shared / close / novel, rule in the split report); "" when none."""
+    chosen = metrics[metrics["protocol"] == "xdata"]
+    text = ""
+    for split, part in chosen.groupby("split", sort=False):
+        summary = summarise_seeds(part, keys=["head", "embedding", "metric"])
+        cells = summary.assign(
+            cell=[
+                format_seed_cell(*values)
+                for values in summary[["mean", "std", "ci_low", "ci_high", "repeats"]].itertuples(
+                    index=False
+                )
+            ]
+        )
+        table = cells.pivot_table(
+            index=["head", "embedding"], columns="metric", values="cell", aggfunc="first"
+        )
+        counts = part.drop_duplicates("metric").set_index("metric")["n"]
+        text += (
+            f"## Cross-dataset: {split}\n\nTarget samples ranked among the target dataset's "
+            "classes; top1_<group>: the samples of that group's classes (shared: same name as "
+            "a source class; close / novel: nearest source class at or above / below "
+            "`counterpart_similarity`). n: "
+            + ", ".join(f"{metric} {int(n)}" for metric, n in counts.items())
+            + f".\n\n{markdown_table(table.reset_index())}\n\n"
+        )
+    return text
 
 
 def gzsl_table(metrics: pd.DataFrame) -> str:
@@ -384,7 +471,8 @@ def seen_unseen_table(metrics: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-#: What the over-splits table reports: (protocol, metric) per head and embedding.
+#: What the over-splits table reports: (protocol, metric) per head and embedding; pooled
+#: environments add each dataset's within-dataset ZSL top-1 (``zsl_<dataset>``).
 OVER_SPLITS_METRICS = (
     ("zsl", "top1"),
     ("zsl", "top1_class_mean"),
@@ -402,7 +490,8 @@ def summarise_over_splits(metrics: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     from pose_zsl.zsl.stats import paired_differences, summarise_splits
 
     wanted = pd.MultiIndex.from_tuples(OVER_SPLITS_METRICS)
-    chosen = metrics[metrics.set_index(["protocol", "metric"]).index.isin(wanted)]
+    within = metrics["protocol"].str.startswith("zsl_") & (metrics["metric"] == "top1")
+    chosen = metrics[metrics.set_index(["protocol", "metric"]).index.isin(wanted) | within]
     summary = summarise_splits(chosen, _OVER_SPLITS_KEYS).assign(comparison="")
     heads = chosen[chosen["embedding"] != "none"]
     learned = [e for e in dict.fromkeys(heads["embedding"]) if e != RANDOM_EMBEDDING]

@@ -11,7 +11,7 @@ import pyarrow as pa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pose_zsl.datasets import RawSource
+from pose_zsl.datasets import PooledSource, RawSource
 from pose_zsl.reporting import markdown_table
 
 if TYPE_CHECKING:
@@ -23,15 +23,40 @@ MAX_LISTED_SKIPS = 200
 
 
 def ingest_recordings(
-    raw_recordings: RawSource, params: dict[str, Any]
+    raw_recordings: RawSource | PooledSource, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pa.Table, pd.DataFrame]:
-    """Parse every recording of the source into the common schema; bad files are skipped.
+    """Parse every recording of the source (of each source of a pool, then pooled by
+    :func:`pose_zsl.skeleton.pooled.pool_datasets`) into the common schema; bad files are
+    skipped.
 
     Raises:
-        ValueError: nothing could be ingested; when no file of the format was there at all,
-            the message names the files the format reads and what the folder holds instead.
+        ValueError: nothing could be ingested from a source; when no file of the format was
+            there at all, the message names the files the format reads and what the folder
+            holds instead.
         FileNotFoundError: a file the format needs is missing (same addition).
     """
+    if not isinstance(raw_recordings, PooledSource):
+        return _ingest_source(raw_recordings, params)
+    from pose_zsl.skeleton.pooled import DatasetPart, merged_summary, pool_datasets
+
+    parts = [
+        DatasetPart(source.dataset, _action_names(source.dataset), *_ingest_source(source, params))
+        for source in raw_recordings.sources
+    ]
+    samples, sequences, skipped, actions = pool_datasets(parts, raw_recordings.target)
+    logger.info(
+        "Pooled %s: %d samples, %d classes; classes with the same name in several datasets: %s",
+        raw_recordings.dataset,
+        len(samples),
+        len(actions),
+        merged_summary(actions),
+    )
+    return samples, sequences, skipped
+
+
+def _ingest_source(
+    raw_recordings: RawSource, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pa.Table, pd.DataFrame]:
     from pose_zsl.skeleton import ingest
 
     try:
@@ -89,28 +114,42 @@ def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
     return result
 
 
-def action_table(raw_recordings: RawSource) -> pd.DataFrame:
+def action_table(raw_recordings: RawSource | PooledSource) -> pd.DataFrame:
     """Every class of the dataset (0-based id, official name and the dataset's name), seen in
-    the data or not."""
-    if raw_recordings.dataset == "msr_action3d":
-        from pose_zsl.skeleton.msr import action_names
-    elif raw_recordings.dataset == "utkinect":
-        from pose_zsl.skeleton.utkinect import action_names
-    else:
-        from functools import partial
+    the data or not; for a pool, the pooled class table (:func:`~pose_zsl.skeleton.pooled.
+    pool_actions`), with each class's owning dataset and its id there."""
+    if isinstance(raw_recordings, PooledSource):
+        from pose_zsl.skeleton.pooled import pool_actions
 
-        from pose_zsl.skeleton.ntu_tables import action_names as ntu_names
-
-        action_names = partial(ntu_names, 120 if raw_recordings.dataset == "ntu120" else 60)
-    names = action_names()
+        return pool_actions(
+            [(source.dataset, _action_names(source.dataset)) for source in raw_recordings.sources]
+        )
+    names = _action_names(raw_recordings.dataset)
     return pd.DataFrame(
         {"action_id": range(len(names)), "action_name": names, "dataset": raw_recordings.dataset}
     )
 
 
-def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str, Figure]:
-    """A markdown summary (counts by action and protocol, skipped samples by reason) and a
-    histogram of sequence lengths."""
+def _action_names(dataset: str) -> list[str]:
+    if dataset == "msr_action3d":
+        from pose_zsl.skeleton.msr import action_names
+
+        return action_names()
+    if dataset == "utkinect":
+        from pose_zsl.skeleton.utkinect import action_names
+
+        return action_names()
+    from pose_zsl.skeleton.ntu_tables import action_names
+
+    return action_names(120 if dataset == "ntu120" else 60)
+
+
+def ingestion_report(
+    samples: pd.DataFrame, skipped: pd.DataFrame, actions: pd.DataFrame
+) -> tuple[str, Figure]:
+    """A markdown summary (counts by action and protocol, skipped samples by reason; for a
+    pool, the samples per dataset and the classes several datasets share) and a histogram of
+    sequence lengths."""
     lines = [
         "# Ingestion report",
         "",
@@ -125,11 +164,13 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
     ]
     reasons = _reason_counts(skipped)
     lines += [f"- {reason}: {count}" for reason, count in reasons.items()] or ["none"]
+    if "datasets" in actions:
+        lines += ["", *_pool_summary(samples, actions)]
     if len(skipped):
         shown = skipped[["sample_id", "category", "reason"]].head(MAX_LISTED_SKIPS)
         lines += ["", f"## Skipped samples (first {len(shown)})", "", markdown_table(shown)]
     counts = samples.groupby(["action_id", "action_name"]).size().rename("samples").reset_index()
-    for protocol in ("xsub", "xview", "xset"):
+    for protocol in ("xsub", "xview", "xset", "xdata"):
         if samples[protocol].notna().any():
             per_split = samples.groupby(["action_id", protocol]).size().unstack(fill_value=0)
             per_split.columns = [f"{protocol}_{c}" for c in per_split.columns]
@@ -144,6 +185,20 @@ def ingestion_report(samples: pd.DataFrame, skipped: pd.DataFrame) -> tuple[str,
     axis.set_title("Sequence lengths")
     figure.tight_layout()
     return "\n".join(lines) + "\n", figure
+
+
+def _pool_summary(samples: pd.DataFrame, actions: pd.DataFrame) -> list[str]:
+    from pose_zsl.skeleton.pooled import merged_summary
+
+    counts = samples["source"].value_counts().sort_index()
+    return [
+        "## Pooled datasets",
+        "",
+        *(f"- {dataset}: {count} samples" for dataset, count in counts.items()),
+        "",
+        "Classes of several datasets (equal names after label normalisation count as one "
+        f"class): {merged_summary(actions)}",
+    ]
 
 
 def _reason_counts(skipped: pd.DataFrame) -> dict[str, int]:

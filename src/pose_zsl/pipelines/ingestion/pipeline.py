@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(action_table, inputs="raw_recordings", outputs="actions", name="action_table"),
             node(
                 ingestion_report,
-                inputs=["samples", "skipped_samples"],
+                inputs=["samples", "skipped_samples", "actions"],
                 outputs=["ingestion_report", "frames_histogram"],
                 name="ingestion_report",
             ),

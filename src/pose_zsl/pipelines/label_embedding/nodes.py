@@ -42,11 +42,9 @@ def embed_action_labels(
     ordered = actions.sort_values("action_id")
     descriptions = None
     if text != "name":
-        from pose_zsl.text.descriptions import class_descriptions
+        from pose_zsl.text.descriptions import action_table_descriptions
 
-        descriptions = class_descriptions(
-            str(ordered["dataset"].iloc[0]), len(ordered), params["descriptions_file"]
-        )
+        descriptions = action_table_descriptions(ordered, params["descriptions_file"])
     embedder = params["embedder"]
     table = build_label_embeddings(
         ordered["action_name"].tolist(),

@@ -13,7 +13,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 select_splits,
-                inputs=[f"label_embeddings_{learned[0]}", "samples", "params:split_selection"],
+                inputs=[
+                    f"label_embeddings_{learned[0]}",
+                    "samples",
+                    "actions",
+                    "params:split_selection",
+                ],
                 outputs=outputs,
                 name="select_splits",
             ),
