@@ -25,7 +25,13 @@ from pose_zsl.skeleton.store import SequenceStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-NODE_PARAMS = {"max_bodies": 2, "denoise": True, "workers": 1, "limit": None}
+NODE_PARAMS = {
+    "max_bodies": 2,
+    "denoise": True,
+    "workers": 1,
+    "limit": None,
+    "layout_adapter": None,
+}
 #: How NTU RGB+D 120's two skeleton archives unpack when each gets its own folder.
 ARCHIVES = ("nturgbd_skeletons_s001_to_s017", "nturgbd_skeletons_s018_to_s032")
 

@@ -251,3 +251,49 @@ def test_within_dataset_rows_rank_each_datasets_unseen_among_its_own() -> None:
     assert by_protocol["zsl_a"]["value"] == 50.0 and by_protocol["zsl_a"]["n"] == 2
     assert by_protocol["zsl_b"]["value"] == 100.0 and by_protocol["zsl_b"]["n"] == 2
     assert set(by_protocol) == {"zsl_a", "zsl_b"}
+
+
+# ---- the ingestion node: pooling real recordings, through the layout adapter ----------------
+
+
+def raw_pool(ntu_root, msr_root, target: str | None = None):
+    from pose_zsl.datasets import PooledSource, RawSource
+
+    sources = (
+        RawSource(str(ntu_root), "ntu", "ntu60", "ntu"),
+        RawSource(str(msr_root), "msr_action3d", "msr_action3d", "msr_action3d"),
+    )
+    return PooledSource(sources, target)
+
+
+INGESTION = {"max_bodies": 1, "denoise": True, "workers": 1, "limit": None}
+
+
+def test_ntu_and_msr_recordings_pool_in_the_kinect_v1_layout(
+    skeleton_ntu_samples, skeleton_msr_root, tmp_path
+) -> None:
+    import shutil
+
+    from pose_zsl.pipelines.ingestion.nodes import action_table, ingest_recordings
+    from pose_zsl.skeleton.store import SequenceStore
+
+    ntu = tmp_path / "ntu"  # the top-level real files only (sub-folders hold variants of them)
+    ntu.mkdir()
+    for path in sorted(skeleton_ntu_samples.glob("*.skeleton"))[:8]:
+        shutil.copy(path, ntu)
+    raw = raw_pool(ntu, skeleton_msr_root / "real_world_coordinates", target="msr_action3d")
+    with pytest.raises(ValueError, match=r"different joint layouts .*ingestion.layout_adapter"):
+        ingest_recordings(raw, INGESTION | {"layout_adapter": None})
+    samples, sequences, _ = ingest_recordings(raw, INGESTION | {"layout_adapter": "kinect-v1"})
+    actions = action_table(raw)
+    assert set(samples["layout"]) == {"kinect-v1"}
+    store = SequenceStore(sequences)
+    assert {store.shape(i)[2] for i in range(len(store))} == {20}
+    ntu_rows = samples["source"] == "ntu60"
+    assert ntu_rows.sum() > 0 and (~ntu_rows).sum() > 0
+    # MSR's 20 classes follow NTU-60's 60: no MSR name equals an NTU name after normalisation
+    assert len(actions) == 80 and actions["datasets"].str.contains(";").sum() == 0
+    msr_names = samples.loc[~ntu_rows, "action_id"].map(dict(enumerate(actions["action_name"])))
+    assert (msr_names == samples.loc[~ntu_rows, "action_name"]).all()
+    assert set(samples.loc[~ntu_rows, "xdata"]) == {"test"}
+    assert set(samples.loc[ntu_rows, "xdata"]) == {"train"}

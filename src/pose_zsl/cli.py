@@ -5,10 +5,14 @@ action names for skeleton recordings with a trained zero-shot variant, prints a 
 and optionally writes it (``--output out.parquet`` or ``out.csv``). ``--calibration`` sets the
 constant subtracted from training classes' scores: ``auto`` (the model's; with every class name
 as a candidate the ranking is the evaluation's calibrated GZSL), ``off`` or a number.
+``--adapt-layout auto`` (the default) reads a recording of another skeleton layout as the
+model's when an adapter exists (an NTU / Kinect v2 recording for a Kinect v1 model, see
+:mod:`pose_zsl.skeleton.adapt`) and says so on stderr; ``off`` skips such recordings.
 
 Exit status: 0 when at least one recording was predicted (skipped ones are reported on stderr),
 1 when nothing could be predicted or the models are missing or unusable, 2 for bad arguments
-(no or duplicate labels, a bad ``--top-k`` or ``--calibration``, an unknown output format).
+(no or duplicate labels, a bad ``--top-k``, ``--calibration`` or ``--adapt-layout``, an unknown
+output format).
 
 Kedro loads ``<package>.cli`` for project commands and requires a click group named ``cli``
 in it: :data:`cli` provides ``kedro predict ...``, the same command. Heavy imports stay inside
@@ -47,6 +51,8 @@ class UsageError(ValueError):
 def _build_parser() -> argparse.ArgumentParser:
     from pose_zsl.grid import HEADS
     from pose_zsl.inference import (
+        ADAPT_LAYOUT_CHOICES,
+        DEFAULT_ADAPT_LAYOUT,
         DEFAULT_CALIBRATION,
         DEFAULT_EMBEDDING,
         DEFAULT_HEAD,
@@ -86,6 +92,16 @@ def _build_parser() -> argparse.ArgumentParser:
             "constant subtracted from the scores of training (seen) classes: auto (the "
             "model's, chosen on seen classes by the zsl_training pipeline), off (raw scores) "
             "or a number (default %(default)s)"
+        ),
+    )
+    predict.add_argument(
+        "--adapt-layout",
+        default=DEFAULT_ADAPT_LAYOUT,
+        choices=ADAPT_LAYOUT_CHOICES,
+        help=(
+            "a recording of another skeleton layout than the model's: auto reads it joint by "
+            "joint as the model's layout when an adapter exists (NTU/Kinect v2 recordings for "
+            "a Kinect v1 model), off skips it (default %(default)s)"
         ),
     )
     variant = "the trained variant to use (default %(default)s)"
@@ -199,6 +215,16 @@ def _write(predictions: pd.DataFrame, path: Path) -> None:
         predictions.to_csv(path, index=False)
 
 
+def _report_adapted(adapted: pd.DataFrame, model_layout: str) -> None:
+    """One stderr line per layout that was read through an adapter (--adapt-layout auto)."""
+    for layout, rows in adapted.groupby("layout", sort=False):
+        print(
+            f"pose-zsl: read {len(rows)} {layout} recording(s) as the model's layout "
+            f"{model_layout} (--adapt-layout off skips them): {', '.join(rows['recording'])}",
+            file=sys.stderr,
+        )
+
+
 def predict_command(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -221,7 +247,10 @@ def predict_command(args: argparse.Namespace) -> int:
     project = args.project.resolve() if args.project else find_project(Path.cwd())
     predictor = _load_predictor(args, project)  # missing/unusable models: main() exits with 1
     recordings, unreadable = predictor.read(args.recordings, denoise=not args.no_denoise)
-    ranking = predictor.rank(recordings, labels, args.top_k, calibration=calibration)
+    ranking = predictor.rank(
+        recordings, labels, args.top_k, calibration=calibration, adapt_layout=args.adapt_layout
+    )
+    _report_adapted(ranking.adapted, predictor.layout)
     skipped = pd.concat([unreadable, ranking.skipped], ignore_index=True)
     for recording, reason in skipped.itertuples(index=False):
         print(f"pose-zsl: skipped {recording}: {reason}", file=sys.stderr)

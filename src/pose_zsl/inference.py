@@ -21,7 +21,11 @@ ranks any list of candidate action names for any number of recordings:
 Bad input is reported, not guessed around: unreadable recordings, recordings whose joint count
 or channels do not fit the model, empty or all-zero recordings are skipped one by one with
 their reason (see :class:`Ranking`); an empty or duplicated candidate list, inconsistent model
-files and missing trained models raise with the file and the pipeline to run.
+files and missing trained models raise with the file and the pipeline to run. One exception is
+made on purpose: a recording of another skeleton layout (told by its joint count) is read as
+the model's layout when :mod:`pose_zsl.skeleton.adapt` has an adapter for the pair, e.g. an NTU
+(Kinect v2) recording for a Kinect v1 model, joint by joint, with a logged notice
+(``adapt_layout="auto"``, the default; ``"off"`` skips it).
 
 No Kedro import here: the CLI (:mod:`pose_zsl.cli`), the ``inference`` pipeline and the MLflow
 pyfunc model (:mod:`pose_zsl.mlflow_model`) are thin layers over this module.
@@ -51,7 +55,7 @@ from pose_zsl.text.embedders import (
     embedding_matrix,
     make_embedder,
 )
-from pose_zsl.text.label_text import class_texts, readable_phrase
+from pose_zsl.text.label_text import class_texts, normalise_label, readable_phrase
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,12 @@ DEFAULT_TOP_K = 5
 CALIBRATION_AUTO = "auto"
 CALIBRATION_OFF = "off"
 DEFAULT_CALIBRATION = CALIBRATION_AUTO
+#: ``adapt_layout`` choices: ``"auto"`` reads a recording of another layout as the model's when
+#: :mod:`pose_zsl.skeleton.adapt` has an adapter for the pair; ``"off"`` skips it.
+ADAPT_LAYOUT_AUTO = "auto"
+ADAPT_LAYOUT_OFF = "off"
+ADAPT_LAYOUT_CHOICES = (ADAPT_LAYOUT_AUTO, ADAPT_LAYOUT_OFF)
+DEFAULT_ADAPT_LAYOUT = ADAPT_LAYOUT_AUTO
 #: Bodies kept when reading NTU files: the ingestion default, so body selection matches training
 #: (the model's own ``max_bodies`` is applied afterwards by the windowing, as in training).
 READ_MAX_BODIES = 2
@@ -71,6 +81,8 @@ EMBEDDER_CHECK_TOLERANCE = 1e-3
 
 PREDICTION_COLUMNS = ("recording", "rank", "label", "score", "raw_score", "seen", "matched_class")
 SKIPPED_COLUMNS = ("recording", "reason")
+#: Recordings read through a layout adapter: the recording and the layout it was recorded in.
+ADAPTED_COLUMNS = ("recording", "layout")
 #: Columns of a request table (the ``inference`` pipeline's and the MLflow model's input):
 #: ``skeleton`` is the flattened float array, ``shape`` its (T, M, V, C) shape, ``labels`` the
 #: candidate action names for that recording.
@@ -92,8 +104,6 @@ PIPELINE_ORDER = (
     "zsl_training",
 )
 
-_NON_WORD = re.compile(r"[^\w' ]+")
-_SPACES = re.compile(r"\s+")
 _RANDOM_MODEL = re.compile(r"gaussian\(seed=(-?\d+), like=([\w+-]+)\)")
 _SENT2VEC_TOKENISED = " (wiki tokenisation)"
 
@@ -214,16 +224,22 @@ def parse_calibration(value: Any, name: str = "calibration") -> str | float:
     )
 
 
+def parse_adapt_layout(value: Any, name: str = "adapt_layout") -> str:
+    """``"auto"`` or ``"off"`` (any case, surrounding spaces ignored) from a flag or parameter.
+
+    Raises:
+        ValueError: anything else; the message names ``name`` (the flag or parameter).
+    """
+    if isinstance(value, str) and value.strip().lower() in ADAPT_LAYOUT_CHOICES:
+        return value.strip().lower()
+    raise ValueError(
+        f"{name} must be 'auto' (read a recording of another skeleton layout as the model's "
+        f"when an adapter exists) or 'off' (skip it), got {value!r}"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # candidate labels
-
-
-def normalise_label(text: str) -> str:
-    """Comparable form of an action name: :func:`readable_phrase` (lower case, notes in
-    parentheses dropped, ``/`` -> "or", ...) without punctuation. ``"Put on a hat/cap."`` and
-    ``"put on a hat or cap"`` are the same label."""
-    phrase = readable_phrase(text)
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", phrase)).strip()
 
 
 def split_labels(values: str | Iterable[str]) -> list[str]:
@@ -290,6 +306,12 @@ def skipped_frame(rows: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     """A table of skipped recordings (:data:`SKIPPED_COLUMNS`) from (recording, reason) pairs."""
     frame = pd.DataFrame(list(rows), columns=list(SKIPPED_COLUMNS))
     return frame.astype({"recording": "string", "reason": "string"})
+
+
+def adapted_frame(rows: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    """A table of adapted recordings (:data:`ADAPTED_COLUMNS`) from (recording, layout) pairs."""
+    frame = pd.DataFrame(list(rows), columns=list(ADAPTED_COLUMNS))
+    return frame.astype({"recording": "string", "layout": "string"})
 
 
 #: What a folder given to :func:`read_recordings` is searched for: every format a file given on
@@ -521,11 +543,13 @@ class Candidates:
 
 @dataclass
 class Ranking:
-    """Top-k predictions (columns :data:`PREDICTION_COLUMNS`, one row per recording and rank)
-    and the recordings that could not be predicted (columns :data:`SKIPPED_COLUMNS`)."""
+    """Top-k predictions (columns :data:`PREDICTION_COLUMNS`, one row per recording and rank),
+    the recordings that could not be predicted (columns :data:`SKIPPED_COLUMNS`) and those
+    that were read through a layout adapter (columns :data:`ADAPTED_COLUMNS`)."""
 
     predictions: pd.DataFrame
     skipped: pd.DataFrame = field(default_factory=lambda: skipped_frame([]))
+    adapted: pd.DataFrame = field(default_factory=lambda: adapted_frame([]))
 
     def combined(self) -> pd.DataFrame:
         """Predictions plus one row per skipped recording (rank 0, no label, ``error`` set)."""
@@ -581,6 +605,9 @@ class ZeroShotPredictor:
         embedder: an embedder to use instead of rebuilding the table's (it must reproduce the
             table's vectors).
         sources: names of the artefacts for error messages (``stgcn``, ``head``, ...).
+        adapt_layout: ``"auto"`` (default) reads a recording of another layout as the model's
+            when an adapter exists (:mod:`pose_zsl.skeleton.adapt`), ``"off"`` skips it; the
+            ``adapt_layout`` argument of :meth:`features` / :meth:`rank` overrides it per call.
 
     Raises:
         ModelMismatchError: the files do not belong together (other classes, embedder or
@@ -601,6 +628,7 @@ class ZeroShotPredictor:
         text_model: str | Path | None = None,
         embedder: Embedder | None = None,
         sources: Mapping[str, str] | None = None,
+        adapt_layout: str = DEFAULT_ADAPT_LAYOUT,
     ) -> None:
         from pose_zsl.models.heads import head_from_artifact
         from pose_zsl.training.device import resolve_device
@@ -616,6 +644,7 @@ class ZeroShotPredictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        self.adapt_layout = parse_adapt_layout(adapt_layout)
         self.device = resolve_device(device)
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.text_model = Path(text_model) if text_model is not None else None
@@ -838,44 +867,117 @@ class ZeroShotPredictor:
             paths, max_bodies=max(READ_MAX_BODIES, self.max_bodies), denoise=denoise
         )
 
+    def _mismatch(self, joints: int) -> str:
+        """The start of every message about a recording with the wrong joint count."""
+        from pose_zsl.skeleton.layouts import LAYOUT_NAMES, get_layout
+
+        fits = [n for n in LAYOUT_NAMES if get_layout(n).num_joints == joints]
+        hint = f" (a {' or '.join(fits)} recording?)" if fits else ""
+        return (
+            f"has {joints} joints{hint} but the model was trained on layout "
+            f"{self.layout!r} with {self.num_joints} joints"
+        )
+
     def _problem(self, data: np.ndarray) -> str | None:
-        """Why a recording cannot be fed to this model, or None."""
+        """Why a recording (already through :meth:`_fit_layout`) cannot be fed to this model,
+        or None."""
         if data.ndim != 4:
             return f"expected a (T, M, V, C) array, got shape {data.shape}"
         joints, channels = data.shape[2:]
         if joints != self.num_joints:
-            from pose_zsl.skeleton.layouts import LAYOUT_NAMES, get_layout
+            from pose_zsl.skeleton.adapt import can_adapt, layout_of_joint_count
 
-            fits = [n for n in LAYOUT_NAMES if get_layout(n).num_joints == joints]
-            hint = f" (a {' or '.join(fits)} recording?)" if fits else ""
-            return (
-                f"has {joints} joints{hint} but the model was trained on layout "
-                f"{self.layout!r} with {self.num_joints} joints: use a model trained on "
-                "recordings of this layout"
-            )
+            source = layout_of_joint_count(joints)
+            advice = "use a model trained on recordings of this layout"
+            if source is not None and can_adapt(source, self.layout):
+                # only reached with adapt_layout="off": say what would have read it
+                advice += (
+                    f", or adapt_layout='auto' (pose-zsl predict --adapt-layout auto) to read "
+                    f"its joints as {self.layout}"
+                )
+            return f"{self._mismatch(joints)}: {advice}"
         if channels != self.in_channels:
             return f"has {channels} channels per joint, the model expects {self.in_channels}"
         return _content_problem(data)
 
-    def features(
-        self, recordings: Sequence[Recording]
-    ) -> tuple[np.ndarray, list[str], pd.DataFrame]:
-        """``(N, D)`` features of the usable recordings, their names, and the skipped ones."""
-        from pose_zsl.training.batching import WindowCollate
-        from pose_zsl.training.features import features_and_logits
+    def _fit_layout(self, data: np.ndarray, mode: str) -> tuple[np.ndarray, str | None, str | None]:
+        """``(data, adapted_from, problem)``: with ``mode`` "auto", a (T, M, V, C) recording of
+        another layout (told by its joint count) in the model's layout and the layout it was
+        adapted from, or the adapter's refusal as ``problem``; otherwise ``data`` unchanged."""
+        if mode != ADAPT_LAYOUT_AUTO or data.ndim != 4 or data.shape[2] == self.num_joints:
+            return data, None, None
+        from pose_zsl.skeleton.adapt import (
+            LayoutAdaptationError,
+            adapt_array,
+            layout_of_joint_count,
+        )
 
+        source = layout_of_joint_count(data.shape[2])
+        if source is None:  # unknown or ambiguous joint count: _problem explains it
+            return data, None, None
+        try:
+            return adapt_array(data, source, self.layout), source, None
+        except LayoutAdaptationError as error:
+            return data, None, f"{self._mismatch(data.shape[2])}: {error}"
+
+    def _prepare(
+        self, recordings: Sequence[Recording], adapt_layout: str | None
+    ) -> tuple[list[Recording], list[tuple[str, str]], list[tuple[str, str]]]:
+        """The recordings the model can take (as float32 (T, M, V, C) in its layout), the
+        skipped ones with their reason and the adapted ones with their own layout."""
+        mode = self.adapt_layout if adapt_layout is None else parse_adapt_layout(adapt_layout)
         usable: list[Recording] = []
         skipped: list[tuple[str, str]] = []
+        adapted: list[tuple[str, str]] = []
         for recording in recordings:
             data = np.asarray(recording.data, dtype=np.float32)
             if data.ndim == 3:  # (T, V, C): one body
                 data = data[:, None]
-            problem = self._problem(data)
+            data, source, problem = self._fit_layout(data, mode)
             if problem is None:
-                usable.append(Recording(recording.name, data))
-            else:
+                problem = self._problem(data)
+            if problem is not None:
                 logger.warning("skipped recording %s: %s", recording.name, problem)
                 skipped.append((recording.name, problem))
+                continue
+            usable.append(Recording(recording.name, data))
+            if source is not None:
+                adapted.append((recording.name, source))
+        self._log_adapted(adapted)
+        return usable, skipped, adapted
+
+    def _log_adapted(self, adapted: Sequence[tuple[str, str]]) -> None:
+        """One notice per source layout: the model sees another sensor's skeletons, which can
+        cost accuracy, so this is a warning and not silent."""
+        counts: dict[str, int] = {}
+        for _, source in adapted:
+            counts[source] = counts.get(source, 0) + 1
+        for source, count in counts.items():
+            logger.warning(
+                "read %d recording(s) of layout %r as the model's layout %r (joints matched "
+                "by name, see pose_zsl.skeleton.adapt; adapt_layout='off' skips them instead)",
+                count,
+                source,
+                self.layout,
+            )
+
+    def features(
+        self, recordings: Sequence[Recording], adapt_layout: str | None = None
+    ) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+        """``(N, D)`` features of the usable recordings, their names, and the skipped ones.
+
+        ``adapt_layout`` (``"auto"`` / ``"off"``; default: the predictor's setting) decides
+        whether recordings of another layout are adapted to the model's (see the class doc).
+        """
+        usable, skipped, _ = self._prepare(recordings, adapt_layout)
+        matrix = self._features_of(usable)
+        return matrix, [r.name for r in usable], skipped_frame(skipped)
+
+    def _features_of(self, usable: Sequence[Recording]) -> np.ndarray:
+        """``(N, D)`` ST-GCN features of recordings already checked by :meth:`_prepare`."""
+        from pose_zsl.training.batching import WindowCollate
+        from pose_zsl.training.features import features_and_logits
+
         collate = WindowCollate(
             self.window,
             self.max_bodies,
@@ -892,8 +994,7 @@ class ZeroShotPredictor:
                 features, _ = features_and_logits(self.stgcn, batch.x.to(self.device))
                 blocks.append(features.float().cpu().numpy())
         dim = self.head.feature_dim
-        matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
-        return matrix, [r.name for r in usable], skipped_frame(skipped)
+        return np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
 
     # -- ranking ------------------------------------------------------------------------------
 
@@ -914,6 +1015,7 @@ class ZeroShotPredictor:
         top_k: int = DEFAULT_TOP_K,
         names: Sequence[str] | None = None,
         calibration: Any = DEFAULT_CALIBRATION,
+        adapt_layout: str | None = None,
     ) -> Ranking:
         """Rank the candidate ``labels`` for every recording.
 
@@ -921,10 +1023,13 @@ class ZeroShotPredictor:
         ``names`` label the arrays (default ``recording_<i>``). ``top_k`` is capped at the number
         of candidates. Scores are the head's (higher = better), minus the calibration constant
         (:meth:`calibration_constant`) for candidates that are training classes; ``raw_score``
-        is before that subtraction.
+        is before that subtraction. ``adapt_layout`` is :meth:`features`'; the recordings it
+        adapted are in the ranking's ``adapted`` table.
         """
         if int(top_k) < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if adapt_layout is not None:
+            adapt_layout = parse_adapt_layout(adapt_layout)
         choice = parse_calibration(calibration)
         gamma = self.calibration_constant(choice)
         wrapped = _as_recordings(recordings, names)
@@ -934,9 +1039,12 @@ class ZeroShotPredictor:
                 "seen classes are among the candidates but no calibration constant is loaded: "
                 "scores favour seen classes"
             )
-        features, kept, skipped = self.features(wrapped)
-        if not kept:
-            return Ranking(empty_predictions(), skipped)
+        usable, skipped_rows, adapted_rows = self._prepare(wrapped, adapt_layout)
+        skipped, adapted = skipped_frame(skipped_rows), adapted_frame(adapted_rows)
+        if not usable:
+            return Ranking(empty_predictions(), skipped, adapted)
+        features = self._features_of(usable)
+        kept = [r.name for r in usable]
         from pose_zsl.models.heads import score
         from pose_zsl.zsl.metrics import calibrated_stacking
 
@@ -965,7 +1073,7 @@ class ZeroShotPredictor:
                 ),
             }
         )
-        return Ranking(predictions, skipped)
+        return Ranking(predictions, skipped, adapted)
 
     def predict(
         self,
@@ -974,12 +1082,15 @@ class ZeroShotPredictor:
         top_k: int = DEFAULT_TOP_K,
         names: Sequence[str] | None = None,
         calibration: Any = DEFAULT_CALIBRATION,
+        adapt_layout: str | None = None,
     ) -> pd.DataFrame:
         """:meth:`rank`'s predictions; the skipped recordings are in ``attrs["skipped"]``
-        (a list of ``{"recording", "reason"}`` dicts)."""
-        ranking = self.rank(recordings, labels, top_k, names, calibration)
+        (a list of ``{"recording", "reason"}`` dicts), the adapted ones in ``attrs["adapted"]``
+        (``{"recording", "layout"}`` dicts)."""
+        ranking = self.rank(recordings, labels, top_k, names, calibration, adapt_layout)
         frame = ranking.predictions
         frame.attrs["skipped"] = ranking.skipped.to_dict("records")
+        frame.attrs["adapted"] = ranking.adapted.to_dict("records")
         return frame
 
 
@@ -1059,17 +1170,20 @@ def rank_requests(
     requests: pd.DataFrame,
     top_k: int = DEFAULT_TOP_K,
     calibration: Any = DEFAULT_CALIBRATION,
+    adapt_layout: str | None = None,
 ) -> Ranking:
     """Rank a request table; rows sharing one candidate list are predicted in one batch.
 
     ``labels`` may be a list of names or one comma-separated string per row; ``calibration``
-    is :meth:`ZeroShotPredictor.rank`'s.
+    and ``adapt_layout`` are :meth:`ZeroShotPredictor.rank`'s.
 
     Raises:
         ValueError: the table lacks ``skeleton``, ``shape`` or ``labels``, or a row's candidate
             list is empty or has duplicates.
     """
     calibration = parse_calibration(calibration)
+    if adapt_layout is not None:
+        adapt_layout = parse_adapt_layout(adapt_layout)
     missing = sorted({"skeleton", "shape", "labels"} - set(requests.columns))
     if missing:
         raise ValueError(f"request table lacks columns {missing}; expected {list(REQUEST_COLUMNS)}")
@@ -1087,10 +1201,17 @@ def rank_requests(
             skipped.append((name, problem or "unreadable request"))
             continue
         groups.setdefault(tuple(check_labels(labels)), []).append(recording)
-    predictions, skipped_frames = [], [skipped_frame(skipped)]
+    predictions, skipped_frames, adapted_frames = [], [skipped_frame(skipped)], [adapted_frame()]
     for labels, recordings in groups.items():
-        ranking = predictor.rank(recordings, labels, top_k, calibration=calibration)
+        ranking = predictor.rank(
+            recordings, labels, top_k, calibration=calibration, adapt_layout=adapt_layout
+        )
         predictions.append(ranking.predictions)
         skipped_frames.append(ranking.skipped)
+        adapted_frames.append(ranking.adapted)
     table = pd.concat(predictions, ignore_index=True) if predictions else empty_predictions()
-    return Ranking(table, pd.concat(skipped_frames, ignore_index=True))
+    return Ranking(
+        table,
+        pd.concat(skipped_frames, ignore_index=True),
+        pd.concat(adapted_frames, ignore_index=True),
+    )

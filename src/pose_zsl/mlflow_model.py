@@ -19,12 +19,15 @@ and the output is the ranked table of :data:`pose_zsl.inference.PREDICTION_COLUM
 ``error`` (one row with rank 0 and the reason for each recording that could not be
 predicted). The parameter ``top_k`` (default 5) sets how many names are returned per recording;
 ``calibration`` (default ``"auto"``: the model's constant; ``"off"``; or a number as a string,
-e.g. ``"0.3"``) what is subtracted from the scores of training classes.
+e.g. ``"0.3"``) what is subtracted from the scores of training classes; ``adapt_layout``
+(default ``"auto"``: a recording of another skeleton layout is read as the model's when an
+adapter exists, see :mod:`pose_zsl.skeleton.adapt`; ``"off"``: it gets an ``error`` row).
 Flattened skeletons keep MLflow's per-element schema check fast for long recordings.
 
 ``mlflow.pyfunc.load_model(uri).predict(requests)`` and ``mlflow models serve -m URI`` both work;
 a served model takes ``{"dataframe_records": [{"recording": ..., "skeleton": [...],
-"shape": [T, M, V, C], "labels": [...]}], "params": {"top_k": 3, "calibration": "off"}}``.
+"shape": [T, M, V, C], "labels": [...]}], "params": {"top_k": 3, "calibration": "off",
+"adapt_layout": "auto"}}``.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ from mlflow.models.model import ModelInfo
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
 from pose_zsl.inference import (
+    DEFAULT_ADAPT_LAYOUT,
     DEFAULT_CALIBRATION,
     DEFAULT_TOP_K,
     ModelFiles,
     ZeroShotPredictor,
+    parse_adapt_layout,
     parse_calibration,
     rank_requests,
     requests_frame,
@@ -71,7 +76,8 @@ RUNTIME_DISTRIBUTIONS = (
 
 def pyfunc_signature(with_params: bool = True) -> ModelSignature:
     """The explicit signature (MLflow 3 wants one): request columns in, ranked names out,
-    ``top_k`` and ``calibration`` as inference parameters unless ``with_params`` is False."""
+    ``top_k``, ``calibration`` and ``adapt_layout`` as inference parameters unless
+    ``with_params`` is False."""
     inputs = Schema(
         [
             ColSpec("string", "recording", required=False),
@@ -97,6 +103,7 @@ def pyfunc_signature(with_params: bool = True) -> ModelSignature:
             [
                 ParamSpec("top_k", "long", DEFAULT_TOP_K),
                 ParamSpec("calibration", "string", DEFAULT_CALIBRATION),
+                ParamSpec("adapt_layout", "string", DEFAULT_ADAPT_LAYOUT),
             ]
         )
         if with_params
@@ -140,7 +147,11 @@ class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
         calibration = parse_calibration(
             params.get("calibration", DEFAULT_CALIBRATION), "the calibration parameter"
         )
-        return rank_requests(self.predictor, model_input, top_k, calibration).combined()
+        adapt_layout = parse_adapt_layout(
+            params.get("adapt_layout", DEFAULT_ADAPT_LAYOUT), "the adapt_layout parameter"
+        )
+        ranking = rank_requests(self.predictor, model_input, top_k, calibration, adapt_layout)
+        return ranking.combined()
 
 
 def pip_requirements() -> list[str]:

@@ -13,6 +13,9 @@ as undirected. ``center`` is the joint the "spatial" partition measures distance
   ``openpose`` layout.
 * ``coco-17``: COCO-17 keypoints (2D), the tree used by mmskeleton/pyskl's ``coco`` layout,
   centre at the nose as there.
+
+Reading a recording of one layout with a model of another (NTU RGB+D -> Kinect v1, joint by
+joint): :mod:`pose_zsl.skeleton.adapt`.
 """
 
 from __future__ import annotations

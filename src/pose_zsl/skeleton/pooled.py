@@ -123,13 +123,19 @@ def pool_datasets(
     dataset; performers are offset per dataset; ``xdata`` is set when ``target`` is given.
 
     Raises:
-        ValueError: ``target`` is not one of the datasets, or a sample id occurs in two
-            datasets (naming both).
+        ValueError: ``target`` is not one of the datasets, the datasets have different joint
+            layouts, or a sample id occurs in two datasets (naming both).
     """
     actions = pool_actions([(part.dataset, part.action_names) for part in parts])
     datasets = [part.dataset for part in parts]
     if target is not None and target not in datasets:
         raise ValueError(f"cross-dataset target {target!r} is not one of the pooled {datasets}")
+    layouts = {p.dataset: sorted(set(p.samples["layout"].astype(str))) for p in parts}
+    if len({tuple(v) for v in layouts.values()}) != 1 or any(len(v) != 1 for v in layouts.values()):
+        raise ValueError(
+            f"the pooled datasets have different joint layouts {layouts}: set parameter "
+            "ingestion.layout_adapter to one layout they can all be read as (e.g. kinect-v1)"
+        )
     owner: dict[str, str] = {}
     frames = []
     for index, part in enumerate(parts):

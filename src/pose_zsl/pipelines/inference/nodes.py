@@ -75,11 +75,13 @@ def predict_actions(
         Ranking,
         ZeroShotPredictor,
         empty_predictions,
+        parse_adapt_layout,
         parse_calibration,
         rank_requests,
     )
 
     calibration_choice = parse_calibration(params["calibration"], "inference.calibration")
+    adapt_layout = parse_adapt_layout(params["adapt_layout"], "inference.adapt_layout")
     if inference_requests.empty:
         return Ranking(empty_predictions()).combined()
     predictor = ZeroShotPredictor(
@@ -91,7 +93,11 @@ def predict_actions(
         batch_size=int(params.get("batch_size", 64)),
     )
     ranking: Ranking = rank_requests(
-        predictor, inference_requests, int(params.get("top_k", 5)), calibration_choice
+        predictor,
+        inference_requests,
+        int(params.get("top_k", 5)),
+        calibration_choice,
+        adapt_layout=adapt_layout,
     )
     if ranking.predictions.empty:
         reasons = "; ".join(f"{r}: {why}" for r, why in ranking.skipped.itertuples(index=False))

@@ -83,7 +83,15 @@ def _ingest_source(
         len(result.skipped),
         _reason_counts(result.skipped),
     )
-    return result.samples, result.sequences, result.skipped
+    samples, sequences = result.samples, result.sequences
+    if params["layout_adapter"]:
+        from pose_zsl.skeleton.adapt import adapt_sequences
+
+        samples, sequences = adapt_sequences(samples, sequences, params["layout_adapter"])
+        logger.info(
+            "Read the samples of %s as layout %s", raw_recordings.path, params["layout_adapter"]
+        )
+    return samples, sequences, result.skipped
 
 
 def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
