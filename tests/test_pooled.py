@@ -297,3 +297,33 @@ def test_ntu_and_msr_recordings_pool_in_the_kinect_v1_layout(
     assert (msr_names == samples.loc[~ntu_rows, "action_name"]).all()
     assert set(samples.loc[~ntu_rows, "xdata"]) == {"test"}
     assert set(samples.loc[ntu_rows, "xdata"]) == {"train"}
+
+
+def test_the_report_tables_of_a_cross_dataset_run_have_no_gzsl_rows_and_a_cross_section() -> None:
+    from pose_zsl.pipelines.evaluation.nodes import gzsl_table, seen_unseen_table, zsl_table
+
+    def row(protocol: str, metric: str, value: float, n: int) -> dict:
+        return {
+            "dataset": "msr_action3d+utkinect", "split": "nearest", "slot": "nearest",
+            "head": "devise", "embedding": "learned", "embedder": "st", "seed": 0,
+            "protocol": protocol, "metric": metric, "value": value, "n": n,
+            "ci_low": value - 5.0, "ci_high": value + 5.0,
+        }  # fmt: skip
+
+    metrics = pd.DataFrame(
+        [
+            row("zsl", "top1", 40.0, 199),
+            row("zsl", "top1_class_mean", 41.0, 199),
+            row("zsl", "top_class_share", 20.0, 199),
+            row("zsl", "prediction_entropy", 90.0, 199),
+            row("xdata", "top1", 40.0, 199),
+            row("xdata", "top1_close", 60.0, 80),
+            row("xdata", "top1_novel", 26.7, 119),
+        ]
+    )
+    text = zsl_table(metrics)
+    assert "## Cross-dataset: nearest" in text
+    assert "top1_close 80" in text and "top1_novel 119" in text
+    assert "60.0 [55.0, 65.0]" in text
+    assert "hit1" not in gzsl_table(metrics)
+    assert "Calibrated" not in seen_unseen_table(metrics)

@@ -346,7 +346,9 @@ def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
     table = cells.pivot_table(
         index=["head", "embedding"], columns="split", values="cell", aggfunc="first"
     )
-    return table.reindex(columns=_split_order(metrics))
+    # object dtype: cells are joined with " / " even when a protocol has no rows (a
+    # cross-dataset split has no GZSL rows, and an empty pivot would be float)
+    return table.reindex(columns=_split_order(metrics)).astype(object)
 
 
 def _split_order(metrics: pd.DataFrame) -> list[str]:
@@ -414,6 +416,16 @@ def zsl_table(metrics: pd.DataFrame) -> str:
     )
 
 
+def _cross_metric_order(metric: str) -> tuple[int, str]:
+    """top-k first, then the class mean, then the groups in shared / close / novel order."""
+    from pose_zsl.zsl.splits import TARGET_GROUPS
+
+    groups = [f"top1_{group}" for group in TARGET_GROUPS]
+    if metric in groups:
+        return 2 + groups.index(metric), metric
+    return (1, metric) if metric == "top1_class_mean" else (0, metric)
+
+
 def cross_dataset_section(metrics: pd.DataFrame) -> str:
     """Cross-dataset splits: the target dataset's samples among its classes, overall and per
     target-class group (shared / close / novel, rule in the split report); "" when none."""
@@ -432,6 +444,7 @@ def cross_dataset_section(metrics: pd.DataFrame) -> str:
         table = cells.pivot_table(
             index=["head", "embedding"], columns="metric", values="cell", aggfunc="first"
         )
+        table = table[sorted(table.columns, key=_cross_metric_order)]
         counts = part.drop_duplicates("metric").set_index("metric")["n"]
         text += (
             f"## Cross-dataset: {split}\n\nTarget samples ranked among the target dataset's "
