@@ -29,7 +29,7 @@ from test_inference import (
     project_catalog,
 )
 
-from pose_zsl.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from pose_zsl.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from pose_zsl.inference import MissingModelError, ModelFiles, ZeroShotPredictor, requests_frame
 from pose_zsl.mlflow_model import (
     load_predictor,
@@ -145,14 +145,20 @@ def test_unreadable_recording_is_skipped_and_the_rest_predicted(ntu_models, ntu_
     broken.write_text("12\n")
     output = tmp_path / "out.csv"
     args = predict_args(ntu_models, [broken, ntu_files[0]], "--output", str(output))
-    assert run_cli(*args) == EXIT_OK
-    assert pd.read_csv(output)["recording"].unique().tolist() == [str(ntu_files[0])]
+    assert run_cli(*args) == EXIT_PARTIAL
+    written = pd.read_csv(output)
+    predicted, failed = written[written["error"].isna()], written[written["error"].notna()]
+    assert predicted["recording"].unique().tolist() == [str(ntu_files[0])]
+    assert len(predicted) == 5  # the default --top-k
+    # the skipped recording is a row a script keeping the CSV still sees, with its reason
+    assert failed["recording"].tolist() == [str(broken)] and failed["rank"].tolist() == [0]
+    assert failed["error"].iloc[0].startswith(f"{broken}:") and failed["label"].isna().all()
 
 
 def test_skipped_recordings_are_reported(ntu_models, ntu_files, tmp_path, capsys):
     broken = tmp_path / "S001C001P001R001A009.skeleton"
     broken.write_text("12\n")
-    assert run_cli(*predict_args(ntu_models, [broken, ntu_files[0]])) == EXIT_OK
+    assert run_cli(*predict_args(ntu_models, [broken, ntu_files[0]])) == EXIT_PARTIAL
     err = capsys.readouterr().err
     assert f"pose-zsl: skipped {broken}: {broken}:" in err
 
@@ -160,7 +166,10 @@ def test_skipped_recordings_are_reported(ntu_models, ntu_files, tmp_path, capsys
 def test_nothing_predicted_is_a_failure(ntu_models, tmp_path, capsys):
     broken = tmp_path / "S001C001P001R001A009.skeleton"
     broken.write_text("garbage\n")
-    assert run_cli(*predict_args(ntu_models, [broken, tmp_path / "absent.skeleton"])) == 1
+    output = tmp_path / "out.csv"
+    args = predict_args(ntu_models, [broken, tmp_path / "absent.skeleton"], "--output", str(output))
+    assert run_cli(*args) == EXIT_FAILED
+    assert pd.read_csv(output)["error"].notna().sum() == 2
     err = capsys.readouterr().err
     assert "none of the 2 recording(s) could be predicted" in err
     assert f"skipped {tmp_path / 'absent.skeleton'}: no such file or folder" in err

@@ -163,3 +163,38 @@ def test_pyfunc_takes_an_adapt_layout_parameter(kinect_predictor, ntu_files):
     assert refused["error"].str.contains("--adapt-layout auto").all()
     with pytest.raises(ValueError, match="the adapt_layout parameter must be 'auto'"):
         model.predict(None, requests, params={"adapt_layout": "sometimes"})
+
+
+def test_served_error_rows_are_strict_json_and_an_empty_label_list_fails_only_its_row(
+    kinect_predictor, ntu_files
+):
+    """Through MLflow's own response writer: a skipped row's score is ``null`` (``NaN`` is not
+    JSON), and a row without candidate names is an error row worded for the API."""
+    import json
+
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    model = ZeroShotPyfunc()
+    model.predictor = kinect_predictor
+    recordings, _ = kinect_predictor.read(ntu_files[:2])
+    requests = requests_frame(recordings, MSR_LABELS)
+    requests.at[1, "labels"] = []
+    served = model.predict(None, requests, params={"top_k": 2})
+    assert served["recording"].tolist()[:2] == [recordings[0].name] * 2
+    error = served[served["rank"] == 0]
+    assert error["recording"].tolist() == [recordings[1].name]
+    assert error["error"].iloc[0].startswith("no candidate action names: give at least one")
+    assert "'labels': [" in error["error"].iloc[0] and "--labels" not in error["error"].iloc[0]
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"not JSON: {token}")
+
+    class Buffer(list):
+        def write(self, text: str) -> None:
+            self.append(text)
+
+    output = Buffer()
+    predictions_to_json(served, output)
+    rows = json.loads("".join(output), parse_constant=refuse)["predictions"]
+    assert rows[-1]["score"] is None and rows[-1]["raw_score"] is None
+    assert all(isinstance(row["score"], float) for row in rows[:-1])

@@ -9,10 +9,11 @@ as a candidate the ranking is the evaluation's calibrated GZSL), ``off`` or a nu
 model's when an adapter exists (an NTU / Kinect v2 recording for a Kinect v1 model, see
 :mod:`pose_zsl.skeleton.adapt`) and says so on stderr; ``off`` skips such recordings.
 
-Exit status: 0 when at least one recording was predicted (skipped ones are reported on stderr),
-1 when nothing could be predicted or the models are missing or unusable, 2 for bad arguments
-(no or duplicate labels, a bad ``--top-k``, ``--calibration`` or ``--adapt-layout``, an unknown
-output format).
+Exit status: 0 when every recording was predicted; 3 when some were and others were skipped
+(each skipped one is reported on stderr and, with ``--output``, written as a row with rank 0,
+no label and the reason in ``error``); 1 when nothing could be predicted (the error rows are
+still written) or the models are missing or unusable; 2 for bad arguments (no or duplicate
+labels, a bad ``--top-k``, ``--calibration`` or ``--adapt-layout``, an unknown output format).
 
 Kedro loads ``<package>.cli`` for project commands and requires a click group named ``cli``
 in it: :data:`cli` provides ``kedro predict ...``, the same command. Heavy imports stay inside
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_PARTIAL = 3
 OUTPUT_FORMATS = (".parquet", ".csv")
 
 logger = logging.getLogger("pose_zsl.cli")
@@ -232,7 +234,7 @@ def predict_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    from pose_zsl.inference import parse_calibration
+    from pose_zsl.inference import Ranking, parse_calibration
 
     try:
         calibration = parse_calibration(args.calibration, "--calibration")
@@ -255,17 +257,23 @@ def predict_command(args: argparse.Namespace) -> int:
     for recording, reason in skipped.itertuples(index=False):
         print(f"pose-zsl: skipped {recording}: {reason}", file=sys.stderr)
     predictions = ranking.predictions
+    if not predictions.empty:
+        print(format_table(predictions))
+    if args.output is not None:
+        rows = Ranking(predictions, skipped).combined()
+        _write(rows, args.output)
+        print(
+            f"wrote {len(rows)} rows to {args.output} ({len(skipped)} skipped recording(s) as "
+            "rows with an 'error')",
+            file=sys.stderr,
+        )
     if predictions.empty:
         print(
             f"pose-zsl: error: none of the {len(skipped)} recording(s) could be predicted",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    print(format_table(predictions))
-    if args.output is not None:
-        _write(predictions, args.output)
-        print(f"wrote {len(predictions)} rows to {args.output}", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_PARTIAL if len(skipped) else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -260,8 +260,14 @@ def read_labels_file(path: str | Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def check_labels(labels: Iterable[str]) -> list[str]:
-    """Stripped candidate names, in order.
+#: How each entry point asks for candidate names, for the error that finds none.
+CLI_LABELS = '--labels "wave, kick a ball"'
+REQUEST_LABELS = """'labels': ["wave", "kick a ball"] or 'labels': "wave, kick a ball\""""
+
+
+def check_labels(labels: Iterable[str], example: str = CLI_LABELS) -> list[str]:
+    """Stripped candidate names, in order; ``example`` shows, in the words of the entry point
+    the names came through, how to give them.
 
     Raises:
         ValueError: no names, a name with no words, or two names that are the same action
@@ -270,9 +276,7 @@ def check_labels(labels: Iterable[str]) -> list[str]:
     cleaned = [str(label).strip() for label in labels]
     cleaned = [label for label in cleaned if label]
     if not cleaned:
-        raise ValueError(
-            'no candidate action names: give at least one, e.g. --labels "wave, kick a ball"'
-        )
+        raise ValueError(f"no candidate action names: give at least one, e.g. {example}")
     first_of: dict[str, str] = {}
     for label in cleaned:
         try:
@@ -1177,9 +1181,11 @@ def rank_requests(
     ``labels`` may be a list of names or one comma-separated string per row; ``calibration``
     and ``adapt_layout`` are :meth:`ZeroShotPredictor.rank`'s.
 
+    A row whose recording cannot be read, or whose candidate list is empty or has duplicates,
+    becomes a skipped row with the reason; the other rows are ranked.
+
     Raises:
-        ValueError: the table lacks ``skeleton``, ``shape`` or ``labels``, or a row's candidate
-            list is empty or has duplicates.
+        ValueError: the table lacks ``skeleton``, ``shape`` or ``labels``.
     """
     calibration = parse_calibration(calibration)
     if adapt_layout is not None:
@@ -1200,7 +1206,12 @@ def rank_requests(
         if recording is None:
             skipped.append((name, problem or "unreadable request"))
             continue
-        groups.setdefault(tuple(check_labels(labels)), []).append(recording)
+        try:
+            candidates = tuple(check_labels(labels, REQUEST_LABELS))
+        except ValueError as error:  # one bad row must not fail the others
+            skipped.append((name, str(error)))
+            continue
+        groups.setdefault(candidates, []).append(recording)
     predictions, skipped_frames, adapted_frames = [], [skipped_frame(skipped)], [adapted_frame()]
     for labels, recordings in groups.items():
         ranking = predictor.rank(

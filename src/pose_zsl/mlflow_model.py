@@ -151,7 +151,19 @@ class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
             params.get("adapt_layout", DEFAULT_ADAPT_LAYOUT), "the adapt_layout parameter"
         )
         ranking = rank_requests(self.predictor, model_input, top_k, calibration, adapt_layout)
-        return ranking.combined()
+        return json_safe(ranking.combined())
+
+
+def json_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with missing numbers as ``None``: the scoring server writes NaN as the bare
+    token ``NaN``, which is not JSON (strict parsers reject the whole response), and ``None``
+    as ``null``. Float columns without a missing value keep their dtype."""
+    table = table.copy()
+    for column in table.columns:
+        values = table[column]
+        if pd.api.types.is_float_dtype(values) and values.isna().any():
+            table[column] = values.astype(object).where(values.notna(), None)
+    return table
 
 
 def pip_requirements() -> list[str]:

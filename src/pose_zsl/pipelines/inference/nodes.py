@@ -46,7 +46,7 @@ def read_inference_recordings(
             'inference.labels=wave;kick a ball")'
         )
         return requests_frame([], []), skipped_frame()
-    labels = check_labels(_as_list(params.get("labels")))
+    labels = check_labels(_as_list(params.get("labels")), "inference.labels=wave;kick a ball")
     max_bodies = max(READ_MAX_BODIES, int(stgcn_model["meta"]["max_bodies"]))
     recordings, unreadable = read_recordings(
         paths, max_bodies=max_bodies, denoise=bool(params.get("denoise", True))
