@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -32,6 +33,63 @@ class RankZeroWritesHooks:
         if process_rank() != 0:
             for name in pipeline.all_outputs():
                 catalog[name] = MemoryDataset(copy_mode="assign")
+
+
+class EntryPointHooks:
+    """Stops a run with a misspelt environment or pipeline before anything else reads its
+    configuration (kedro-mlflow would otherwise fail on a default MLflow store, and Kedro's
+    pipeline discovery on an import), naming the value and listing the valid ones.
+
+    The error is a ``click.ClickException``: under ``kedro run`` it prints one line and exits
+    with status 1; from Python it is an ordinary exception.
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        import click
+        from kedro.framework.project import pipelines
+
+        problem = unknown_environment(context) or unknown_pipelines(
+            getattr(pipelines, "_requested_pipelines", None)
+        )
+        if problem:
+            raise click.ClickException(problem)
+
+
+def unknown_environment(context: Any) -> str | None:
+    """Why ``context.env`` names no environment of the project, or None (the default run
+    environment may be absent: a fresh clone has no ``conf/local``)."""
+    from kedro.framework.project import settings
+
+    conf = Path(context.project_path) / settings.CONF_SOURCE
+    default = settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+    if context.env in (None, default) or (conf / context.env).is_dir():
+        return None
+    known = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "base")
+    return (
+        f"environment {context.env!r} does not exist (no folder {conf / context.env}); "
+        f"environments: {', '.join(known)}"
+    )
+
+
+def unknown_pipelines(requested: list[str] | None) -> str | None:
+    """Why ``kedro run --pipelines`` names a pipeline the project does not register, or None.
+
+    The registry is ``find_pipelines()``: one sub-package of ``pose_zsl.pipelines`` per
+    pipeline, plus ``__default__``."""
+    import pose_zsl.pipelines
+
+    folder = Path(pose_zsl.pipelines.__file__).parent
+    registered = {"__default__"} | {
+        p.name for p in folder.iterdir() if (p / "pipeline.py").is_file()
+    }
+    unknown = [name for name in requested or [] if name not in registered]
+    if not unknown:
+        return None
+    return (
+        f"unknown pipeline{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+        f"registered pipelines: {', '.join(sorted(registered))}"
+    )
 
 
 class GridHooks:

@@ -7,13 +7,20 @@ from omegaconf.resolvers import oc
 
 from pose_zsl.hooks import (
     EffectiveConfigParamsHooks,
+    EntryPointHooks,
     GridHooks,
     MlflowRunNameHooks,
     RankZeroWritesHooks,
     process_rank,
 )
 
-HOOKS = (GridHooks(), RankZeroWritesHooks(), MlflowRunNameHooks(), EffectiveConfigParamsHooks())
+HOOKS = (
+    EntryPointHooks(),
+    GridHooks(),
+    RankZeroWritesHooks(),
+    MlflowRunNameHooks(),
+    EffectiveConfigParamsHooks(),
+)
 # Under torchrun only rank 0 tracks the run in MLflow.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") if process_rank() != 0 else ()
 
