@@ -304,6 +304,45 @@ def cli() -> None:
     """pose-zsl project commands."""
 
 
+#: Set (to anything) to see the traceback of a failed ``kedro run`` instead of one line.
+TRACEBACK_VARIABLE = "POSE_ZSL_TRACEBACK"
+
+
+class ShortErrorCommand(click.Command):
+    """A command whose failure prints one line, ``Error: <type>: <message>``, and exits with
+    status 1; the traceback goes to the DEBUG log, or to the console when
+    :data:`TRACEBACK_VARIABLE` is set."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get(TRACEBACK_VARIABLE):
+                raise
+            logger.debug("kedro run failed", exc_info=True)
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            # Kedro's dataset errors put what failed first and the cause last
+            message = lines[-1] if lines else repr(error)
+            raise click.ClickException(
+                f"{type(error).__name__}: {message}\n(set {TRACEBACK_VARIABLE}=1 for the traceback)"
+            ) from error
+
+
+def _run_command() -> click.Command:
+    """Kedro's own ``run`` (same options and behaviour) with one-line errors."""
+    from kedro.framework.cli.project import run
+
+    return ShortErrorCommand(
+        name="run", callback=run.callback, params=run.params, help=run.help,
+        context_settings=run.context_settings,
+    )  # fmt: skip
+
+
+cli.add_command(_run_command())
+
+
 @cli.command(
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     add_help_option=False,

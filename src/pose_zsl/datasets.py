@@ -64,11 +64,10 @@ class SkeletonSourceDataset(AbstractDataset[None, RawSource]):
         folder = Path(self._source.path)
         if not folder.is_dir():
             raise DatasetError(
-                f"raw recordings folder {folder} does not exist; set the catalog entry "
-                "'raw_recordings' (or the environment variable it reads) to your data folder"
+                f"raw recordings folder {folder} does not exist; {_path_hint(folder)}"
             )
         if not any(folder.iterdir()):
-            raise DatasetError(f"raw recordings folder {folder} is empty")
+            raise DatasetError(f"raw recordings folder {folder} is empty; {_path_hint(folder)}")
         return self._source
 
     def save(self, data: None) -> None:
@@ -76,6 +75,18 @@ class SkeletonSourceDataset(AbstractDataset[None, RawSource]):
 
     def _describe(self) -> dict[str, Any]:
         return asdict(self._source)
+
+
+def _path_hint(folder: Path) -> str:
+    """Which setting gave ``folder``: the environment variables holding exactly that path
+    (the catalog reads e.g. ``${oc.env:NTU60_SKELETON_DIR,...}``), else the catalog entry."""
+    named = sorted(name for name, value in os.environ.items() if value and Path(value) == folder)
+    if named:
+        return f"it comes from the environment variable {' / '.join(named)}: point it at your data"
+    return (
+        "set the environment variable the environment's catalog.yml reads for 'raw_recordings' "
+        "(e.g. NTU60_SKELETON_DIR, MSR_ACTION3D_DIR) or edit that entry's path"
+    )
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,31 @@ class EntryPointHooks:
         if problem:
             raise click.ClickException(problem)
 
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        """A raw-recordings folder that is missing or empty stops the run before any node,
+        naming the folder and the setting it came from."""
+        import click
+        from kedro.io import DatasetError
+
+        from pose_zsl.datasets import (
+            PooledSourceDataset,
+            SkeletonSourceDataset,
+            SyntheticSkeletonDataset,
+        )
+
+        if "raw_recordings" not in pipeline.inputs():
+            return
+        source = catalog.get("raw_recordings")
+        # the synthetic source generates its folder on load: nothing to check beforehand
+        if isinstance(source, SyntheticSkeletonDataset):
+            return
+        if isinstance(source, (SkeletonSourceDataset, PooledSourceDataset)):
+            try:
+                source.load()
+            except DatasetError as error:
+                raise click.ClickException(str(error)) from error
+
 
 def unknown_environment(context: Any) -> str | None:
     """Why ``context.env`` names no environment of the project, or None (the default run
