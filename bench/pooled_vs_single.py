@@ -10,11 +10,13 @@ script pairs the two by ``k`` (heads' seeds averaged per split first) and report
 head and embedding, the pooled mean, the single mean and the paired difference with its 95 %
 t-interval over the splits.
 
-    .venv/bin/python bench/pooled_vs_single.py --pooled POOLED/metrics.parquet \\
-        --single msr_action3d=MSR/metrics.parquet --single utkinect=UTK/metrics.parquet
+    .venv/bin/python bench/pooled_vs_single.py \\
+        --pooled data/kinect_v1_pooled/08_reporting/metrics.parquet \\
+        --single msr_action3d=data/msr_action3d/08_reporting/metrics.parquet \\
+        --single utkinect=data/utkinect/08_reporting/metrics.parquet
 
-(Each ``metrics.parquet`` is ``data/08_reporting/metrics.parquet`` after ``kedro run --env``
-of that environment.) Ends with ``RESULT pooled_minus_single_<dataset>_<head>=<mean>`` per
+(Each ``metrics.parquet`` is ``data/<env>/08_reporting/metrics.parquet`` after ``kedro run
+--env <env>``.) Ends with ``RESULT pooled_minus_single_<dataset>_<head>=<mean>`` per
 dataset and head for the first learned embedding.
 """
 

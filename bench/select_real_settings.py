@@ -53,9 +53,11 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pose_zsl.environments import data_root
     from pose_zsl.grid import environment_grid
 
     splits = list(environment_grid(args.env).splits)[: args.splits]
+    outputs = PROJECT / data_root(args.env) / "07_model_output"
     print(f"preparing {args.env}: ingestion, label embedding, split selection", flush=True)
     kedro(args.env, "--pipelines", "ingestion,label_embedding,split_selection")
     rows = []
@@ -67,9 +69,7 @@ def main() -> None:
                 started = time.perf_counter()
                 kedro(args.env, "--nodes", f"{split}.train_stgcn", "--params", params)
                 seconds = time.perf_counter() - started
-                history = pd.read_parquet(
-                    PROJECT / f"data/07_model_output/stgcn_history_{split}.parquet"
-                )
+                history = pd.read_parquet(outputs / f"stgcn_history_{split}.parquet")
                 rows.append({"candidate": name, "split": split, "seconds": round(seconds),
                              "best_val_acc": 100 * history["val_acc"].max(),
                              "final_train_acc": 100 * history["train_acc"].iloc[-1]})  # fmt: skip

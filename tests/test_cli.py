@@ -23,6 +23,7 @@ from test_inference import (
     EMBEDDING,
     HEAD,
     MSR_DIR,
+    PROJECT,
     SPLIT,
     ModelSet,
     inference_params,
@@ -287,12 +288,44 @@ def test_bad_arguments(ntu_models, ntu_files, labels, message, capsys):
 
 
 def test_missing_models_say_which_pipelines_to_run(ntu_files, tmp_path, capsys):
+    shutil.copytree(PROJECT / "conf" / "base", tmp_path / "conf" / "base")
+    (tmp_path / "conf" / "local").mkdir()
     args = [str(ntu_files[0]), "--labels", "wave", "--project", str(tmp_path)]
     assert run_cli(*args) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "trained model files are missing" in err
     assert str(tmp_path / "data" / "06_models" / "stgcn_nearest.pt") in err
     assert "kedro run --pipelines label_embedding,stgcn_training" in err
+
+
+def test_env_picks_that_environments_models(ntu_models, ntu_files, tmp_path, capsys):
+    """The models live under another environment's data root only: the default environment
+    finds none, ``--env`` finds them (and its first split, as no --split is given)."""
+    project = tmp_path / "project"
+    shutil.copytree(ntu_models.project, project)
+    (project / "data").rename(tmp_path / "data")
+    (project / "data").mkdir()
+    (tmp_path / "data").rename(project / "data" / "other")
+    (project / "conf" / "other").mkdir()
+    (project / "conf" / "other" / "globals.yml").write_text("data_root: data/other\n")
+    args = [str(ntu_files[0]), "--labels", LABELS, "--head", HEAD, "--embedding", EMBEDDING]
+    args += ["--project", str(project)]
+    assert run_cli(*args) == EXIT_FAILED
+    assert str(project / "data" / "06_models" / f"stgcn_{SPLIT}.pt") in capsys.readouterr().err
+    assert run_cli(*args, "--env", "other") == EXIT_OK
+
+
+def test_a_project_without_configuration_is_a_usage_error(ntu_files, tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "pose_zsl"\n')
+    args = [str(ntu_files[0]), "--labels", "wave", "--project", str(tmp_path)]
+    assert run_cli(*args) == EXIT_USAGE
+    assert f"--project {tmp_path}: no conf/base folder" in capsys.readouterr().err
+
+
+def test_an_unknown_environment_is_a_usage_error_listing_them(ntu_models, ntu_files, capsys):
+    args = predict_args(ntu_models, ntu_files[:1], "--env", "nope")
+    assert run_cli(*args) == EXIT_USAGE
+    assert "--env: environment 'nope' does not exist" in capsys.readouterr().err
 
 
 def test_no_project_found(ntu_files, tmp_path, monkeypatch, capsys):

@@ -270,3 +270,25 @@ def test_overrides_change_only_their_field() -> None:
     assert config.epochs == 3 and config.window == 300  # the rest stays the paper's
     relation = head_config_from_params("relation_net", {**heads, "relation_net": {"lr": 1e-4}})
     assert (relation.lr, relation.episodes) == (1e-4, 400_000)
+
+
+# ---- outputs per environment ------------------------------------------------------------------
+
+
+def test_every_environment_writes_under_its_own_data_root() -> None:
+    """Resolved as ``kedro run --env`` resolves them: catalog paths and the checkpoint folder
+    sit under the environment's data root, and no two environments share one."""
+    from pose_zsl.environments import config_loader, data_root
+
+    roots = {}
+    for env in environments():
+        loader = config_loader(env)
+        root = str(data_root(env))
+        assert root == ("data" if env == "local" else f"data/{env}"), env
+        catalog = loader["catalog"]
+        assert catalog["samples"]["filepath"] == f"{root}/02_intermediate/samples.parquet"
+        assert catalog["{split}.stgcn_model"]["filepath"] == f"{root}/06_models/stgcn_{{split}}.pt"
+        checkpoints = loader["parameters"]["stgcn_training"]["checkpoint_root"]
+        assert checkpoints == f"{root}/06_models/checkpoints", env
+        roots[root] = env
+    assert len(roots) == len(environments())

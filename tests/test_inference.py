@@ -9,6 +9,7 @@ constant, written where the catalog (and so the CLI) expects them. ``test_cli.py
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def write_model_set(
     files = ModelFiles.for_variant(project, SPLIT, HEAD, EMBEDDING)
     project.mkdir(parents=True, exist_ok=True)
     (project / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "pose_zsl"\n')
+    # the configuration a real project has: pose-zsl predict reads the data root from it
+    shutil.copytree(PROJECT / "conf" / "base", project / "conf" / "base", dirs_exist_ok=True)
+    (project / "conf" / "local").mkdir(exist_ok=True)
     for path in files.as_dict().values():
         path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(stgcn_artifact(model, meta), files.stgcn)
@@ -522,15 +526,13 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def project_catalog(params: dict):
-    """The project's real catalog (catalog.yml + catalog_inference.yml) and ``params``; paths
-    resolve against the current folder."""
-    import yaml
+    """The project's real catalog as the default environment resolves it, and ``params``;
+    paths resolve against the current folder."""
     from kedro.io import DataCatalog, MemoryDataset
 
-    config: dict = {}
-    for name in ("catalog.yml", "catalog_inference.yml"):
-        config.update(yaml.safe_load((PROJECT / "conf" / "base" / name).read_text()))
-    catalog = DataCatalog.from_config(config)
+    from pose_zsl.environments import config_loader
+
+    catalog = DataCatalog.from_config(config_loader(None)["catalog"])
     catalog["params:inference"] = MemoryDataset(params)
     return catalog
 

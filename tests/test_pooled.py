@@ -119,7 +119,8 @@ def test_the_cross_protocol_check_catches_a_target_sample_marked_for_training(po
     check_cross_dataset_protocol(samples, "msr_to_utkinect", "xdata")
     leaked = samples.copy()
     leaked.loc[leaked.index[-1], "xdata"] = "train"  # one UTKinect sample leaks into training
-    with pytest.raises(ValueError, match=r"1 samples are on the wrong side.*'b_S001C001P006R001A003'"):
+    wrong_side = r"1 samples are on the wrong side.*'b_S001C001P006R001A003'"
+    with pytest.raises(ValueError, match=wrong_side):
         check_cross_dataset_protocol(leaked, "msr_to_utkinect", "xdata")
     with pytest.raises(ValueError, match="split_selection.protocol .* must be 'xdata'"):
         check_cross_dataset_protocol(samples, "msr_to_utkinect", "xsub")

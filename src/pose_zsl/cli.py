@@ -56,9 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ADAPT_LAYOUT_CHOICES,
         DEFAULT_ADAPT_LAYOUT,
         DEFAULT_CALIBRATION,
-        DEFAULT_EMBEDDING,
         DEFAULT_HEAD,
-        DEFAULT_SPLIT,
         DEFAULT_TOP_K,
     )
 
@@ -106,10 +104,22 @@ def _build_parser() -> argparse.ArgumentParser:
             "a Kinect v1 model), off skips it (default %(default)s)"
         ),
     )
-    variant = "the trained variant to use (default %(default)s)"
-    predict.add_argument("--split", default=DEFAULT_SPLIT, help=variant)
-    predict.add_argument("--head", default=DEFAULT_HEAD, choices=HEADS, help=variant)
-    predict.add_argument("--embedding", default=DEFAULT_EMBEDDING, help=variant)
+    predict.add_argument(
+        "--env",
+        default=os.environ.get("KEDRO_ENV"),
+        help=(
+            "the Kedro environment whose models to use (its data root, conf/<env>/globals.yml, "
+            "and its splits; default $KEDRO_ENV, else local)"
+        ),
+    )
+    variant = "the trained variant to use"
+    predict.add_argument("--split", help=f"{variant} (default: the environment's first split)")
+    predict.add_argument(
+        "--head", default=DEFAULT_HEAD, choices=HEADS, help=f"{variant} (default %(default)s)"
+    )
+    predict.add_argument(
+        "--embedding", help=f"{variant} (default: the environment's first learned embedding)"
+    )
     source = predict.add_mutually_exclusive_group()
     source.add_argument(
         "--model-uri", help="an MLflow model URI (models:/NAME/VERSION, runs:/RUN/PATH, ...)"
@@ -178,7 +188,24 @@ def _load_predictor(args: argparse.Namespace, project: Path | None) -> ZeroShotP
         raise UsageError(
             "not inside a Kedro project: pass --project PATH, or --model-uri / --run-id"
         )
-    return ZeroShotPredictor.from_project(project, args.split, args.head, args.embedding, **options)
+    from pose_zsl.environments import config_loader, unknown_environment
+    from pose_zsl.grid import grid_from_parameters
+
+    if not (project / "conf" / "base").is_dir():
+        raise UsageError(f"--project {project}: no conf/base folder, not a Kedro project")
+    problem = unknown_environment(args.env, project)
+    if problem:
+        raise UsageError(f"--env: {problem}")
+    loader = config_loader(args.env, project)
+    grid = grid_from_parameters(loader["parameters"])
+    return ZeroShotPredictor.from_project(
+        project,
+        args.split or grid.splits[0],
+        args.head,
+        args.embedding or grid.learned_embeddings[0],
+        data_root=loader["globals"]["data_root"],
+        **options,
+    )
 
 
 def format_table(predictions: pd.DataFrame) -> str:

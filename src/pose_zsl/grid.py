@@ -92,14 +92,9 @@ def use_parameters(parameters: Mapping[str, Any]) -> bool:
 def environment_grid(env: str | None) -> Grid:
     """The grid of environment ``env`` (None: ``local``), read through the project's config
     loader as ``kedro run --env`` reads it."""
-    from kedro.config import OmegaConfigLoader
+    from pose_zsl.environments import config_loader
 
-    from pose_zsl.settings import CONFIG_LOADER_ARGS, PROJECT_ROOT
-
-    loader = OmegaConfigLoader(
-        conf_source=str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS
-    )
-    return grid_from_parameters(loader["parameters"])
+    return grid_from_parameters(config_loader(env)["parameters"])
 
 
 def active() -> Grid:

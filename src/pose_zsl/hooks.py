@@ -49,7 +49,9 @@ class EntryPointHooks:
         import click
         from kedro.framework.project import pipelines
 
-        problem = unknown_environment(context) or unknown_pipelines(
+        from pose_zsl.environments import unknown_environment
+
+        problem = unknown_environment(context.env, context.project_path) or unknown_pipelines(
             getattr(pipelines, "_requested_pipelines", None)
         )
         if problem:
@@ -79,22 +81,6 @@ class EntryPointHooks:
                 source.load()
             except DatasetError as error:
                 raise click.ClickException(str(error)) from error
-
-
-def unknown_environment(context: Any) -> str | None:
-    """Why ``context.env`` names no environment of the project, or None (the default run
-    environment may be absent: a fresh clone has no ``conf/local``)."""
-    from kedro.framework.project import settings
-
-    conf = Path(context.project_path) / settings.CONF_SOURCE
-    default = settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
-    if context.env in (None, default) or (conf / context.env).is_dir():
-        return None
-    known = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "base")
-    return (
-        f"environment {context.env!r} does not exist (no folder {conf / context.env}); "
-        f"environments: {', '.join(known)}"
-    )
 
 
 def unknown_pipelines(requested: list[str] | None) -> str | None:

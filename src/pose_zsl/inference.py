@@ -136,11 +136,13 @@ class ModelFiles:
         split: str = DEFAULT_SPLIT,
         head: str = DEFAULT_HEAD,
         embedding: str = DEFAULT_EMBEDDING,
+        data_root: str | Path = "data",
     ) -> ModelFiles:
         """Paths of the catalog entries ``{split}.stgcn_model``,
         ``{split}.{head}.{embedding}.zsl_model``, ``label_embeddings_{embedding}`` and
-        ``{split}.{head}.{embedding}.calibration`` inside ``project_dir``."""
-        data = Path(project_dir) / "data"
+        ``{split}.{head}.{embedding}.calibration`` inside ``project_dir``, under the
+        environment's ``data_root`` (``conf/<env>/globals.yml``)."""
+        data = Path(project_dir) / data_root
         variant = f"{split}_{head}_{embedding}"
         return cls(
             stgcn=data / "06_models" / f"stgcn_{split}.pt",
@@ -701,13 +703,14 @@ class ZeroShotPredictor:
         split: str = DEFAULT_SPLIT,
         head: str = DEFAULT_HEAD,
         embedding: str = DEFAULT_EMBEDDING,
+        data_root: str | Path = "data",
         **options: Any,
     ) -> ZeroShotPredictor:
-        """Load a variant from the catalog locations inside a Kedro project."""
+        """Load a variant from the catalog locations inside a Kedro project (an
+        environment's ``data_root``)."""
         options.setdefault("base_dir", project_dir)
-        return cls.from_files(
-            ModelFiles.for_variant(project_dir, split, head, embedding), **options
-        )
+        files = ModelFiles.for_variant(project_dir, split, head, embedding, data_root)
+        return cls.from_files(files, **options)
 
     def _check_head(self, names: Mapping[str, str]) -> None:
         head_seen = self.head.seen_class_ids
