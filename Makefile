@@ -13,6 +13,8 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: run test lint bench mlflow-ui viz clean-data
 
 $(STAMP): requirements.lock pyproject.toml
+	@echo "Installing the pinned dependencies into $(VENV) (torch CPU, kedro, mlflow, ...):"
+	@echo "about 2 minutes with a warm pip cache, longer on a first download (~1 GB)."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned exactly in the lock: a looser spec pulls a multi-GB CUDA build

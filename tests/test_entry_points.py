@@ -89,3 +89,29 @@ def test_a_failing_node_is_one_line_and_the_traceback_is_one_variable_away(
     variables["POSE_ZSL_TRACEBACK"] = "1"
     verbose = kedro_run("--env", "msr_action3d", "--pipelines", "ingestion", **variables)
     assert verbose.returncode == 1 and "Traceback" in verbose.stdout + verbose.stderr
+
+
+def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
+    import mlflow
+    from conftest import mlflow_tracking_uri
+
+    from pose_zsl.hooks import run_summary
+
+    outputs = {"zsl_top1_table", "zero_shot_predictor"}
+    params = {"env": "msr_action3d", "project_path": PROJECT, "pipeline_names": []}
+    with (
+        mlflow_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"),
+        mlflow.start_run(run_name="__default__ @ msr_action3d") as run,
+    ):
+        text = run_summary(params, outputs)
+    lines = text.splitlines()
+    assert lines[0] == "pose-zsl: finished __default__ @ msr_action3d"
+    assert lines[1].startswith("  results: data/msr_action3d/08_reporting/zsl_top1.md")
+    assert lines[2].startswith("  models:  data/msr_action3d/06_models")
+    assert f"run {run.info.run_id} (__default__ @ msr_action3d)" in lines[3]
+    assert lines[4].endswith("--env msr_action3d")
+    # an ingestion-only run made no report or model: it says so by not listing them
+    quiet = run_summary(
+        {"env": None, "project_path": PROJECT, "pipeline_names": ["ingestion"]}, set()
+    )
+    assert quiet == "pose-zsl: finished ingestion @ local"

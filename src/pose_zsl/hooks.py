@@ -179,3 +179,49 @@ def _flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+class RunSummaryHooks:
+    """Ends a ``kedro run`` by saying what it made and where: the reports and models of the
+    environment's data root, the MLflow run and how to open it, and the next command.
+
+    Runs before kedro-mlflow closes the run (``tryfirst``), so the run id is still active.
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        if process_rank() != 0:
+            return
+        print(run_summary(run_params, set(pipeline.all_outputs())), flush=True)
+
+
+def run_summary(run_params: dict, outputs: set[str]) -> str:
+    """The lines :class:`RunSummaryHooks` prints for a run that made ``outputs``."""
+    import mlflow
+
+    from pose_zsl.environments import data_root
+
+    env = run_params.get("env")
+    root = data_root(env, run_params.get("project_path"))
+    option = f" --env {env}" if env else ""
+    lines = [f"pose-zsl: finished {'+'.join(run_params.get('pipeline_names') or ['__default__'])}"
+             f" @ {env or 'local'}"]  # fmt: skip
+    if "zsl_top1_table" in outputs:
+        lines.append(
+            f"  results: {root / '08_reporting' / 'zsl_top1.md'} (ZSL top-1), over_splits.md "
+            "(means over splits with intervals), gzsl_seen_unseen.md, metrics.parquet"
+        )
+    if "zero_shot_predictor" in outputs:
+        lines.append(f"  models:  {root / '06_models'} (zero_shot_predictor: the exported model)")
+    run = mlflow.active_run()
+    if run is not None:
+        lines.append(
+            f"  MLflow:  run {run.info.run_id} ({run.info.run_name}); browse with "
+            f"`.venv/bin/mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}`"
+        )
+    if "zero_shot_predictor" in outputs:
+        lines.append(
+            f'  next:    .venv/bin/pose-zsl predict RECORDINGS... --labels "wave, kick a ball"'
+            f"{option}"
+        )
+    return "\n".join(lines)

@@ -808,7 +808,8 @@ class ZeroShotPredictor:
         return [str(n) for n in self._table.loc[ids.isin(self.seen_class_ids), "action_name"]]
 
     def describe(self) -> dict[str, Any]:
-        """What was loaded, for logs and reports."""
+        """What was loaded, for logs and reports (the seen classes as a count: their names are
+        :attr:`seen_class_names`)."""
         return {
             "split": self.head_meta.get("split"),
             "head": self.head.kind,
@@ -817,7 +818,7 @@ class ZeroShotPredictor:
             "window": self.window,
             "window_mode": self.window_mode,
             "max_bodies": self.max_bodies,
-            "seen_classes": self.seen_class_names,
+            "seen_classes": len(self.seen_class_names),
             "gamma": self.gamma,
         }
 

@@ -1,5 +1,6 @@
 """Kedro project settings."""
 
+import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
@@ -11,8 +12,13 @@ from pose_zsl.hooks import (
     GridHooks,
     MlflowRunNameHooks,
     RankZeroWritesHooks,
+    RunSummaryHooks,
     process_rank,
 )
+
+# The collecting nodes (evaluation's collect_metrics, ...) read every split's namespaced
+# datasets ("<split>.features") by design; Kedro warns about that once per run, to no use.
+warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
 
 HOOKS = (
     EntryPointHooks(),
@@ -20,6 +26,7 @@ HOOKS = (
     RankZeroWritesHooks(),
     MlflowRunNameHooks(),
     EffectiveConfigParamsHooks(),
+    RunSummaryHooks(),
 )
 # Under torchrun only rank 0 tracks the run in MLflow.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") if process_rank() != 0 else ()
