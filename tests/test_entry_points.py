@@ -99,11 +99,13 @@ def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
 
     outputs = {"zsl_top1_table", "zero_shot_predictor"}
     params = {"env": "msr_action3d", "project_path": PROJECT, "pipeline_names": []}
-    with (
-        mlflow_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"),
-        mlflow.start_run(run_name="__default__ @ msr_action3d") as run,
-    ):
-        text = run_summary(params, outputs)
+    with mlflow_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        # an experiment of this store: the process may remember another store's experiment
+        experiment = mlflow.set_experiment("summary")
+        with mlflow.start_run(
+            run_name="__default__ @ msr_action3d", experiment_id=experiment.experiment_id
+        ) as run:
+            text = run_summary(params, outputs)
     lines = text.splitlines()
     assert lines[0] == "pose-zsl: finished __default__ @ msr_action3d"
     assert lines[1].startswith("  results: data/msr_action3d/08_reporting/zsl_top1.md")

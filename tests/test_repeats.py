@@ -227,8 +227,9 @@ def test_train_node_yields_one_head_per_seed(problem, kind) -> None:
 
 
 def test_repeat_heads_round_trip_through_their_catalog_entry(devise, tmp_path) -> None:
-    catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog.yml").read_text())
-    entry = catalog["{split}.{head}.{embedding}.zsl_repeat_models"]
+    from pose_zsl.environments import config_loader
+
+    entry = config_loader(None)["catalog"]["{split}.{head}.{embedding}.zsl_repeat_models"]
     assert entry["type"] == "pose_zsl.datasets.TorchArtifactDataset"
     assert entry["metadata"]["kedro-viz"]["layer"] == "models"
     path = entry["filepath"].format(split="nearest", head="devise", embedding="random")

@@ -170,11 +170,12 @@ def test_utkinect_environment_through_a_kedro_session(
     with KedroSession.create(project_path=project, env="utkinect") as session:
         session.run(pipeline_names=["ingestion", "label_embedding", "split_selection"])
 
-    samples = pd.read_parquet(project / "data/02_intermediate/samples.parquet")
+    data = project / "data" / "utkinect"  # the environment's data root
+    samples = pd.read_parquet(data / "02_intermediate/samples.parquet")
     assert len(samples) == 199 and set(samples["source"]) == {"utkinect"}
-    actions = pd.read_parquet(project / "data/02_intermediate/actions.parquet")
+    actions = pd.read_parquet(data / "02_intermediate/actions.parquet")
     assert actions["action_name"].tolist() == utkinect.action_names()
-    splits = pd.read_parquet(project / "data/05_model_input/splits.parquet")
+    splits = pd.read_parquet(data / "05_model_input/splits.parquet")
     roles = splits.groupby(["split", "role"]).size().unstack()
     # the environment's ten seeded 7 / 3 splits, each with 2 pseudo-unseen seen classes
     assert sorted(roles.index) == sorted(f"random_{k}" for k in range(1, 11))
