@@ -26,6 +26,7 @@ Protocols (paper section 4.4, plus the later GZSL literature):
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -662,7 +663,8 @@ def per_class_accuracy(
 
     Columns: ``action_id``, ``action_name`` (when ``class_names`` is given), ``num_samples``,
     ``num_correct``, ``accuracy`` (%), ``most_confused_with`` (most frequent wrong prediction, or
-    -1 when there is none) and ``confused_count``.
+    -1 when there is none), ``confused_count`` and, with ``class_names``,
+    ``most_confused_with_name`` ("" when there is none).
     """
     matrix, truth, ids, columns = check_inputs(scores, labels, class_ids)
     correct = _hits(matrix, columns, 1)
@@ -686,6 +688,8 @@ def per_class_accuracy(
             most_confused_with=confused,
             confused_count=confused_count,
         )
+        if class_names is not None:
+            record["most_confused_with_name"] = class_names.get(confused, "")
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -726,8 +730,10 @@ def confusion_matrix_figure(
     else:
         values = counts.astype(float)
         label = "samples"
-    size = min(max(4.0, 0.28 * counts.shape[0] + 2.5), 30.0)
-    figure = Figure(figsize=(size + 1.5, size))
+    longest = max((len(str(name)) for name in class_names), default=0)
+    # the rotated x labels and the y labels take room in proportion to the longest name
+    size = min(max(5.0, 0.28 * counts.shape[0] + 2.5 + 0.06 * longest), 30.0)
+    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(values, cmap="viridis", interpolation="nearest")
@@ -746,6 +752,6 @@ def confusion_matrix_figure(
                         j, i, str(counts[i, j]), ha="center", va="center", color="white", fontsize=7
                     )
     if title:
-        axes.set_title(title)
-    figure.tight_layout()
+        # wrapped to the figure's width (about 11 characters per inch at this size)
+        axes.set_title(textwrap.fill(title, width=max(20, int(11 * size))), fontsize=9)
     return figure

@@ -106,13 +106,17 @@ def train_calibration_stgcn(
     return train_stgcn_on_seen_classes(fit, sequences, calibration_classes(split_classes), params)
 
 
-def training_curves(stgcn_history: pd.DataFrame) -> tuple[dict, Figure]:
-    """Per-epoch loss and accuracies as MLflow metric histories, and as a figure."""
+def training_curves(
+    stgcn_history: pd.DataFrame, split_classes: pd.DataFrame
+) -> tuple[dict, Figure]:
+    """Per-epoch loss and accuracies as MLflow metric histories, and as a figure titled with
+    the split."""
     from pose_zsl.reporting import metric_history, training_curve_figure
 
     columns = ["train_loss", "train_acc", "val_acc", "lr", "samples_per_s"]
+    title = f"ST-GCN training, split {split_name(split_classes)}"
     figure = training_curve_figure(
-        stgcn_history, "epoch", ["train_loss"], ["train_acc", "val_acc"], "ST-GCN training"
+        stgcn_history, "epoch", ["train_loss"], ["train_acc", "val_acc"], title
     )
     return metric_history(stgcn_history, "epoch", columns), figure
 

@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 training_curves,
-                inputs="stgcn_history",
+                inputs=["stgcn_history", "split_classes"],
                 outputs=["stgcn_curves", "stgcn_training_curve"],
                 name="stgcn_training_curves",
             ),
