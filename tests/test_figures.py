@@ -56,3 +56,33 @@ def test_the_training_curve_names_its_split() -> None:
     _, figure = training_curves(history, split)
     assert figure.axes[0].get_title() == "ST-GCN training, split msr_random_3"
     assert outside_canvas(figure) == []
+
+
+def test_the_joint_space_map_has_a_legend_and_no_piled_names() -> None:
+    from pose_zsl.reporting import joint_space_figure
+
+    rng = np.random.default_rng(0)
+    class_ids = np.arange(60)
+    names = {int(i): f"action number {i}" for i in class_ids}
+    # many classes close together: names would pile up if all were written
+    class_points = rng.normal(scale=0.05, size=(60, 8)) + 1.0
+    labels = rng.integers(0, 60, size=300)
+    samples = class_points[labels] + rng.normal(scale=0.02, size=(300, 8))
+    unseen = [3, 17, 42]
+    figure = joint_space_figure(samples, labels, class_points, class_ids, names, unseen, "t")
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert legend == [
+        "seen-class sample", "unseen-class sample (its class colour)", "unseen class name",
+        "seen class name",
+    ]  # fmt: skip
+    renderer = figure.canvas.get_renderer()
+    texts = [t for t in axis.texts if t.get_text()]
+    drawn = {t.get_text() for t in texts}
+    assert {names[i] for i in unseen} <= drawn  # every unseen class is named
+    assert len(drawn) < 60  # some seen names were left out rather than piled up
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    seen_boxes = [b for b, t in zip(boxes, texts, strict=True) if t.get_fontsize() < 8]
+    for i, box in enumerate(seen_boxes):
+        assert not any(box.overlaps(other) for other in boxes if other is not box), i

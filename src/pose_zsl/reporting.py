@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -102,29 +105,55 @@ def joint_space_figure(
     classes, samples = plane[: len(class_points)], plane[len(class_points) :]
     figure = Figure(figsize=(8, 7))
     FigureCanvasAgg(figure)
-    axis = figure.add_subplot()
+    # fixed axes (no layout engine): label boxes measured while placing them stay put
+    axis = figure.add_axes((0.03, 0.03, 0.94, 0.84))
     palette = dict(zip(unseen_ids, _COLOURS, strict=False))
     seen_samples = ~np.isin(sample_labels, unseen_ids)
-    axis.scatter(*samples[seen_samples].T, s=6, c="#bbbbbb", label="seen-class samples")
+    axis.scatter(*samples[seen_samples].T, s=6, c="#bbbbbb", label="seen-class sample")
     for class_id, colour in palette.items():
         mine = sample_labels == class_id
         axis.scatter(*samples[mine].T, s=14, c=colour, marker="x")
-    for (x, y), class_id in zip(classes, class_ids, strict=True):
+    unseen_first = sorted(
+        zip(classes, class_ids, strict=True), key=lambda c: int(c[1]) not in palette
+    )
+    for (x, y), class_id in unseen_first:
         colour = palette.get(int(class_id), "#555555")
         axis.scatter([x], [y], s=40 if int(class_id) in palette else 12, c=colour, marker="o")
-        axis.annotate(
+    _place_labels(axis, unseen_first, class_names, palette)
+    axis.scatter(
+        [], [], s=14, c="#377eb8", marker="x", label="unseen-class sample (its class colour)"
+    )
+    axis.scatter([], [], s=40, c="#377eb8", marker="o", label="unseen class name")
+    axis.scatter([], [], s=12, c="#555555", marker="o", label="seen class name")
+    axis.legend(loc="lower right", fontsize=7, framealpha=0.8)
+    axis.set_title(textwrap.fill(title, width=90), fontsize=9)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return figure
+
+
+def _place_labels(
+    axis: Axes, classes: list, class_names: dict[int, str], palette: dict[int, str]
+) -> None:
+    """Name the class points, unseen first; a seen class's name that would overlap a name
+    already placed is left out (its point stays), so the names never pile up."""
+    renderer = axis.figure.canvas.get_renderer()
+    placed = []
+    for (x, y), class_id in classes:
+        unseen = int(class_id) in palette
+        label = axis.annotate(
             class_names[int(class_id)],
             (x, y),
-            fontsize=8 if int(class_id) in palette else 5,
-            color=colour,
+            fontsize=8 if unseen else 5,
+            color=palette.get(int(class_id), "#555555"),
             xytext=(3, 3),
             textcoords="offset points",
         )
-    axis.set_title(title)
-    axis.set_xticks([])
-    axis.set_yticks([])
-    figure.tight_layout()
-    return figure
+        box = label.get_window_extent(renderer)
+        if not unseen and any(box.overlaps(other) for other in placed):
+            label.remove()
+            continue
+        placed.append(box)
 
 
 _COLOURS = [
