@@ -178,6 +178,11 @@ def flatten(parameters: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # ---- what every run must record ----------------------------------------------------------
 
 
+def test_the_experiment_opens_as_model_training_in_the_ui(tracked: TinyRun, run: Run) -> None:
+    experiment = MlflowClient(tracked.tracking_uri).get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_the_run_is_recorded_finished_in_the_experiment(tracked: TinyRun, run: Run) -> None:
     assert run.info.status == "FINISHED"
     assert run.info.run_name == f"__default__ @ {TINY_ENV}"  # the environment names the data

@@ -125,9 +125,17 @@ class GridHooks:
             pipelines.set_requested(requested)
 
 
+#: MLflow 3's UI opens an experiment on the view its kind names; without the tag it guesses
+#: and may open the GenAI overview. This project's runs are model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
+
 class MlflowRunNameHooks:
     """Names kedro-mlflow's run ``<pipelines> @ <environment>`` (``__default__ @ ntu60``), so
-    runs of one pipeline on different datasets are told apart in the MLflow UI's run list.
+    runs of one pipeline on different datasets are told apart in the MLflow UI's run list, and
+    marks the experiment as model training (:data:`EXPERIMENT_KIND_TAG`) so the UI opens on
+    its runs.
 
     Runs after kedro-mlflow has started the run; a run name set in ``mlflow.yml`` (or a run
     that was already active with its own name) is kept.
@@ -140,6 +148,12 @@ class MlflowRunNameHooks:
         run = mlflow.active_run()
         if run is None:
             return
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment(run.info.experiment_id)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+            )
         pipelines = "+".join(run_params.get("pipeline_names") or ["__default__"])
         if run.info.run_name != pipelines:
             return
