@@ -17,6 +17,7 @@ from test_inference import MSR_DIR
 
 from pose_zsl.cli import EXIT_OK
 from pose_zsl.datasets import RawSource
+from pose_zsl.environments import config_loader
 from pose_zsl.inference import read_recordings
 from pose_zsl.pipelines.ingestion.nodes import ingest_recordings
 from pose_zsl.skeleton import ingest, ntu
@@ -25,13 +26,8 @@ from pose_zsl.skeleton.store import SequenceStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-NODE_PARAMS = {
-    "max_bodies": 2,
-    "denoise": True,
-    "workers": 1,
-    "limit": None,
-    "layout_adapter": None,
-}
+#: The ingestion parameters ``kedro run`` resolves, with one worker process.
+NODE_PARAMS = config_loader(None)["parameters"]["ingestion"] | {"workers": 1}
 #: How NTU RGB+D 120's two skeleton archives unpack when each gets its own folder.
 ARCHIVES = ("nturgbd_skeletons_s001_to_s017", "nturgbd_skeletons_s018_to_s032")
 

@@ -267,7 +267,12 @@ def raw_pool(ntu_root, msr_root, target: str | None = None):
     return PooledSource(sources, target)
 
 
-INGESTION = {"max_bodies": 1, "denoise": True, "workers": 1, "limit": None}
+def ingestion_params(**overrides) -> dict:
+    """The ingestion parameters ``kedro run`` resolves, one worker, one body, ``overrides``."""
+    from pose_zsl.environments import config_loader
+
+    base = config_loader(None)["parameters"]["ingestion"]
+    return base | {"workers": 1, "max_bodies": 1} | overrides
 
 
 def test_ntu_and_msr_recordings_pool_in_the_kinect_v1_layout(
@@ -284,8 +289,8 @@ def test_ntu_and_msr_recordings_pool_in_the_kinect_v1_layout(
         shutil.copy(path, ntu)
     raw = raw_pool(ntu, skeleton_msr_root / "real_world_coordinates", target="msr_action3d")
     with pytest.raises(ValueError, match=r"different joint layouts .*ingestion.layout_adapter"):
-        ingest_recordings(raw, INGESTION | {"layout_adapter": None})
-    samples, sequences, _ = ingest_recordings(raw, INGESTION | {"layout_adapter": "kinect-v1"})
+        ingest_recordings(raw, ingestion_params(layout_adapter=None))
+    samples, sequences, _ = ingest_recordings(raw, ingestion_params(layout_adapter="kinect-v1"))
     actions = action_table(raw)
     assert set(samples["layout"]) == {"kinect-v1"}
     store = SequenceStore(sequences)

@@ -38,7 +38,7 @@ def read_inference_recordings(
         skipped_frame,
     )
 
-    paths = _as_list(params.get("recordings"))
+    paths = _as_list(params["recordings"])
     if not paths:
         logger.warning(
             "parameter inference.recordings is empty: nothing to predict (e.g. kedro run "
@@ -46,10 +46,10 @@ def read_inference_recordings(
             'inference.labels=wave;kick a ball")'
         )
         return requests_frame([], []), skipped_frame()
-    labels = check_labels(_as_list(params.get("labels")), "inference.labels=wave;kick a ball")
+    labels = check_labels(_as_list(params["labels"]), "inference.labels=wave;kick a ball")
     max_bodies = max(READ_MAX_BODIES, int(stgcn_model["meta"]["max_bodies"]))
     recordings, unreadable = read_recordings(
-        paths, max_bodies=max_bodies, denoise=bool(params.get("denoise", True))
+        paths, max_bodies=max_bodies, denoise=bool(params["denoise"])
     )
     if not recordings:
         reasons = "; ".join(f"{r}: {why}" for r, why in unreadable.itertuples(index=False))
@@ -89,13 +89,13 @@ def predict_actions(
         zsl_model,
         label_embeddings,
         calibration,
-        device=str(params.get("device", "cpu")),
-        batch_size=int(params.get("batch_size", 64)),
+        device=str(params["device"]),
+        batch_size=int(params["batch_size"]),
     )
     ranking: Ranking = rank_requests(
         predictor,
         inference_requests,
-        int(params.get("top_k", 5)),
+        int(params["top_k"]),
         calibration_choice,
         adapt_layout=adapt_layout,
     )

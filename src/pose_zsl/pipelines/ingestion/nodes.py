@@ -103,18 +103,16 @@ def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
             dataset=raw_recordings.dataset,
             max_bodies=params["max_bodies"],
             denoise=params["denoise"],
-            workers=params.get("workers"),
-            limit=params.get("limit"),
+            workers=params["workers"],
+            limit=params["limit"],
             source=raw_recordings.source,
             # the official missing-skeleton list names real recordings, not generated ones
             skip_missing_list=raw_recordings.source != "synthetic",
         )
     elif raw_recordings.format == "msr_action3d":
-        result = ingest.ingest_msr_dir(raw_recordings.path, workers=params.get("workers"))
+        result = ingest.ingest_msr_dir(raw_recordings.path, workers=params["workers"])
     elif raw_recordings.format == "utkinect":
-        result = ingest.ingest_utkinect_dir(
-            raw_recordings.path, labels=params.get("utkinect_labels", "modified")
-        )
+        result = ingest.ingest_utkinect_dir(raw_recordings.path, labels=params["utkinect_labels"])
     else:
         result = ingest.ingest_stgcn_arrays(
             raw_recordings.path, raw_recordings.dataset, benchmark=raw_recordings.benchmark

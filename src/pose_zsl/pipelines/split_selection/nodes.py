@@ -39,7 +39,7 @@ def select_splits(
         num_unseen=int(params["num_unseen"]),
         distance=params["distance"],
         seed=int(params["seed"]),
-        num_pseudo_unseen=params.get("num_pseudo_unseen"),
+        num_pseudo_unseen=params["num_pseudo_unseen"],
         pooled_classes=actions if "datasets" in actions else None,
         num_unseen_per_dataset=params["num_unseen_per_dataset"],
     )
