@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,11 @@ def pyfunc_signature(with_params: bool = True) -> ModelSignature:
         else None
     )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+# MLflow suggests type-hint validation when a PythonModel subclass is defined; this model's
+# input is a table whose schema the explicit signature (:func:`pyfunc_signature`) gives.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
 
 
 class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
