@@ -328,21 +328,23 @@ def format_seed_cell(mean: float, std: float, low: float, high: float, repeats: 
     return format_interval(mean, low, high, spread=std if repeats > 1 else None)
 
 
+def seed_cells(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The seeds of each ``keys`` group summarised (:func:`summarise_seeds`), with its table
+    cell (:func:`format_seed_cell`) in column ``cell``."""
+    summary = summarise_seeds(metrics, keys=keys)
+    columns = summary[["mean", "std", "ci_low", "ci_high", "repeats"]]
+    return summary.assign(
+        cell=[format_seed_cell(*values) for values in columns.itertuples(index=False)]
+    )
+
+
 def _pivot(metrics: pd.DataFrame, protocol: str, metric: str) -> pd.DataFrame:
     """Cells of :func:`format_seed_cell`, rows (head, embedding), columns splits in slot order."""
     chosen = metrics[(metrics["protocol"] == protocol) & (metrics["metric"] == metric)]
     if chosen.empty:
         cells = pd.DataFrame(columns=[*_CELL_KEYS, "cell"])
     else:
-        summary = summarise_seeds(chosen, keys=_CELL_KEYS)
-        cells = summary.assign(
-            cell=[
-                format_seed_cell(*values)
-                for values in summary[["mean", "std", "ci_low", "ci_high", "repeats"]].itertuples(
-                    index=False
-                )
-            ]
-        )
+        cells = seed_cells(chosen, _CELL_KEYS)
     table = cells.pivot_table(
         index=["head", "embedding"], columns="split", values="cell", aggfunc="first"
     )
@@ -432,15 +434,7 @@ def cross_dataset_section(metrics: pd.DataFrame) -> str:
     chosen = metrics[metrics["protocol"] == "xdata"]
     text = ""
     for split, part in chosen.groupby("split", sort=False):
-        summary = summarise_seeds(part, keys=["head", "embedding", "metric"])
-        cells = summary.assign(
-            cell=[
-                format_seed_cell(*values)
-                for values in summary[["mean", "std", "ci_low", "ci_high", "repeats"]].itertuples(
-                    index=False
-                )
-            ]
-        )
+        cells = seed_cells(part, ["head", "embedding", "metric"])
         table = cells.pivot_table(
             index=["head", "embedding"], columns="metric", values="cell", aggfunc="first"
         )
