@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -92,6 +92,37 @@ def check_sequence_layout(
                 f"channels, but the model layout {layout!r} expects {num_joints} joints and "
                 f"{in_channels} channels: choose the layout that matches the data"
             )
+
+
+def select_sequences(
+    store: SequenceStore,
+    sample_ids: Iterable[str],
+    num_joints: int | None,
+    in_channels: int | None,
+    layout: str,
+    what: str = "samples",
+) -> tuple[np.ndarray, ScreenResult]:
+    """The store positions of ``sample_ids`` (in order) and the screened ones among them.
+
+    Every sample must have a sequence, and every sequence must fit the layout (``num_joints``
+    joints and ``in_channels`` channels, those of the first sequence when None; no check when
+    ``num_joints`` is None); :func:`screen_sequences` then drops the unusable ones, counted.
+
+    Raises:
+        ValueError: a sample without a sequence (``what`` says which samples), or a sequence
+            that does not fit the layout (:func:`check_sequence_layout`).
+    """
+    ids = list(sample_ids)
+    missing = [sid for sid in ids if sid not in store]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} {what} have no sequence in the sequences table, e.g. {missing[:5]}"
+        )
+    positions = np.array([store.index_of(sid) for sid in ids], dtype=np.int64)
+    if len(positions) and num_joints is not None:
+        channels = in_channels if in_channels is not None else store.shape(int(positions[0]))[3]
+        check_sequence_layout(store, positions, num_joints, channels, layout)
+    return positions, screen_sequences(store, positions)
 
 
 def screen_sequences(store: SequenceStore, positions: Sequence[int] | np.ndarray) -> ScreenResult:

@@ -26,9 +26,8 @@ from pose_zsl.skeleton.store import SequenceStore
 from pose_zsl.training.batching import (
     SkeletonDataset,
     WindowCollate,
-    check_sequence_layout,
     make_loader,
-    screen_sequences,
+    select_sequences,
 )
 from pose_zsl.training.device import autocast, configure_backend, resolve_device, resolve_precision
 from pose_zsl.training.distributed import (
@@ -179,17 +178,10 @@ def extract_features(
             )
 
     store = SequenceStore(sequences)
-    missing = [sid for sid in samples["sample_id"] if sid not in store]
-    if missing:
-        raise ValueError(
-            f"{len(missing)} samples have no sequence in the sequences table, e.g. {missing[:5]}"
-        )
-    positions = np.array([store.index_of(sid) for sid in samples["sample_id"]], dtype=np.int64)
     layout, joints, channels = _model_layout(model)
-    if len(positions) and joints is not None:
-        in_channels = channels if channels is not None else store.shape(int(positions[0]))[3]
-        check_sequence_layout(store, positions, joints, in_channels, layout or "of the model")
-    screened = screen_sequences(store, positions)
+    positions, screened = select_sequences(
+        store, samples["sample_id"], joints, channels, layout or "of the model"
+    )
     kept_rows = np.flatnonzero(np.isin(positions, screened.kept))
 
     ctx = setup_distributed(resolve_device(device), distributed_timeout_s)

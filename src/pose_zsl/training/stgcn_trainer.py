@@ -50,9 +50,8 @@ from pose_zsl.training.batching import (
     WINDOW_MODES,
     SkeletonDataset,
     WindowCollate,
-    check_sequence_layout,
     make_loader,
-    screen_sequences,
+    select_sequences,
 )
 from pose_zsl.training.device import (
     autocast,
@@ -818,17 +817,10 @@ def train_stgcn(
         raise ValueError(
             f"no {protocol!r} training samples of the seen classes {class_ids} in the samples table"
         )
-    missing_sequences = [sid for sid in rows["sample_id"] if sid not in store]
-    if missing_sequences:
-        raise ValueError(
-            f"{len(missing_sequences)} training samples have no sequence in the sequences table, "
-            f"e.g. {missing_sequences[:5]}"
-        )
-    positions = np.array([store.index_of(sid) for sid in rows["sample_id"]], dtype=np.int64)
-    first_shape = store.shape(int(positions[0]))
-    in_channels = first_shape[3]
-    check_sequence_layout(store, positions, layout_joint_count(layout), in_channels, layout)
-    screened = screen_sequences(store, positions)
+    selected, screened = select_sequences(
+        store, rows["sample_id"], layout_joint_count(layout), None, layout, "training samples"
+    )
+    in_channels = store.shape(int(selected[0]))[3]
     positions = screened.kept
     action_by_id = dict(zip(rows["sample_id"], rows["action_id"].astype(int), strict=True))
     label_of = {action: j for j, action in enumerate(class_ids)}
