@@ -35,8 +35,8 @@ from pose_zsl.inference import MissingModelError, ModelFiles, ZeroShotPredictor,
 from pose_zsl.mlflow_model import (
     load_predictor,
     log_pyfunc_model,
-    log_pyfunc_model_from_artifacts,
     pyfunc_signature,
+    write_model_files,
 )
 
 SENT2VEC_MODEL = Path(__file__).resolve().parents[2] / "shared/fixtures/sent2vec/tiny_unigram.bin"
@@ -352,14 +352,17 @@ def test_pyfunc_model_ranks_like_the_cli(ntu_models, ntu_files, tmp_path, tracki
     recordings, _ = predictor.read(ntu_files)
     example = requests_frame([recordings[0].data[:20]], ["drink water", "wave"], ["example"])
     files = ntu_models.files
-    with mlflow.start_run() as run:  # from in-memory catalog objects, as a Kedro node has them
-        info = log_pyfunc_model_from_artifacts(
-            torch.load(files.stgcn, weights_only=True),
-            torch.load(files.head, weights_only=True),
-            pd.read_parquet(files.label_embeddings),
-            json.loads(files.calibration.read_text()),
-            input_example=example,
-        )
+    # from in-memory catalog objects, as a Kedro node has them, written out as the catalog would
+    (tmp_path / "model_files").mkdir()
+    written = write_model_files(
+        torch.load(files.stgcn, weights_only=True),
+        torch.load(files.head, weights_only=True),
+        pd.read_parquet(files.label_embeddings),
+        json.loads(files.calibration.read_text()),
+        tmp_path / "model_files",
+    )
+    with mlflow.start_run() as run:
+        info = log_pyfunc_model(written, input_example=example)
 
     cli_output = tmp_path / "cli.csv"
     args = predict_args(ntu_models, ntu_files, "--top-k", "3", "--output", str(cli_output))

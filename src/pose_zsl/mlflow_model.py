@@ -318,22 +318,6 @@ def write_model_files(
     return files
 
 
-def log_pyfunc_model_from_artifacts(
-    stgcn_model: dict,
-    zsl_model: dict,
-    label_embeddings: pd.DataFrame,
-    calibration: dict,
-    name: str = DEFAULT_MODEL_NAME,
-    **options: Any,
-) -> ModelInfo:
-    """:func:`log_pyfunc_model` from in-memory catalog objects (see :func:`write_model_files`)."""
-    with tempfile.TemporaryDirectory(prefix="pose_zsl_pyfunc_") as folder:
-        files = write_model_files(
-            stgcn_model, zsl_model, label_embeddings, calibration, Path(folder)
-        )
-        return log_pyfunc_model(files, name, **options)
-
-
 def load_predictor(
     model_uri: str, device: str | None = None, batch_size: int | None = None
 ) -> ZeroShotPredictor:

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pose_zsl.training.device import resolve_device
+
 logger = logging.getLogger(__name__)
 
 HeadKind = Literal["devise", "relation_net", "infonce"]
@@ -531,15 +533,6 @@ def _check_class_table(
     return embeddings, ids
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
-
-
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
@@ -613,7 +606,7 @@ def train_head(
     by_id = np.argsort(candidate_ids)
     target_index = by_id[np.searchsorted(candidate_ids[by_id], labels)]
 
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(str(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_head(kind, features.shape[1], embeddings.shape[1], config)
@@ -832,7 +825,7 @@ def score(
     """
     features = _as_matrix("features", features, columns=model.feature_dim)
     embeddings = _as_matrix("class_embeddings", class_embeddings, columns=model.embedding_dim)
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(str(device))
     model = model.to(torch_device)
     was_training = model.training
     model.eval()

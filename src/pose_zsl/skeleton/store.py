@@ -46,11 +46,6 @@ SEQUENCE_SCHEMA = pa.schema(
 )
 
 
-def empty_samples() -> pd.DataFrame:
-    """An empty ``samples`` table with the canonical columns and dtypes."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in SAMPLE_COLUMNS.items()})
-
-
 def samples_frame(records: Sequence[dict]) -> pd.DataFrame:
     """Build a ``samples`` table from dict records; missing columns become null.
 

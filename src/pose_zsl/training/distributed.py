@@ -454,10 +454,6 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     return _to_portable_sync(module)
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, _BatchNorm) for m in module.modules())
-
-
 def wrap_ddp(module: nn.Module, ctx: DistContext) -> nn.Module:
     """``DistributedDataParallel`` around ``module`` under a launch, else ``module`` itself.
 
