@@ -223,8 +223,8 @@ def test_cli_reproduces_the_evaluations_gzsl_seen_and_unseen_accuracy(
     gives the evaluation's GZSL S and U: calibrated with ``--calibration auto``, uncalibrated
     with ``off`` (same features, same scores, same constant)."""
     from pose_zsl.models.heads import load_head, score
-    from pose_zsl.pipelines.zsl_training.nodes import class_embeddings
     from pose_zsl.zsl.metrics import calibrated_stacking
+    from pose_zsl.zsl.tables import class_embeddings
 
     project = tiny_tracked_project.project
     split, head, embedding = "nearest", "relation_net", "learned"

@@ -18,6 +18,7 @@ from pose_zsl.pipelines.evaluation import nodes as eval_nodes
 from pose_zsl.pipelines.zsl_training import nodes as zsl_nodes
 from pose_zsl.zsl.calibration import calibration_partition
 from pose_zsl.zsl.metrics import metric_rows
+from pose_zsl.zsl.tables import class_embeddings, feature_matrix
 
 PROJECT = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 8
@@ -301,13 +302,13 @@ def test_evaluation_scores_every_seed_with_its_own_constant(problem, devise) -> 
     pd.testing.assert_frame_equal(per_class, single_per_class)
     # Every repeat's rows are its own head's scores with its own seed's constant.
     test = problem["features"][problem["features"]["protocol_split"] == "test"]
-    vectors, class_ids = zsl_nodes.class_embeddings(problem["embeddings"])
+    vectors, class_ids = class_embeddings(problem["embeddings"])
     gammas = {c["seed"]: c["gamma"] for c in devise["calibration"]["repeat_calibrations"]}
     for repeat in devise["repeats"]:
         seed = repeat["meta"]["seed"]
         head = head_from_artifact(repeat, source="test")
         expected = metric_rows(
-            score(head, zsl_nodes.feature_matrix(test), vectors),
+            score(head, feature_matrix(test), vectors),
             test["action_id"].to_numpy(),
             class_ids,
             [c for c in range(NUM_CLASSES) if c not in UNSEEN],

@@ -10,10 +10,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pose_zsl.grid import active
-from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, unseen_class_ids
-from pose_zsl.pipelines.zsl_training.nodes import class_embeddings, feature_matrix, variant_heads
 from pose_zsl.reporting import format_interval, markdown_table
 from pose_zsl.zsl.stats import summarise_seeds
+from pose_zsl.zsl.tables import (
+    class_embeddings,
+    feature_matrix,
+    seen_class_ids,
+    split_name,
+    unseen_class_ids,
+    variant_heads,
+)
 
 logger = logging.getLogger(__name__)
 

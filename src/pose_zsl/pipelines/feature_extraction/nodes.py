@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from pose_zsl.pipelines.stgcn_training.nodes import seen_class_ids, split_name, unseen_class_ids
+from pose_zsl.zsl.tables import seen_class_ids, split_name, unseen_class_ids
 
 
 def extract_split_features(

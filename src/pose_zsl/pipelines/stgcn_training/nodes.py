@@ -10,23 +10,9 @@ import pandas as pd
 import pyarrow as pa
 from matplotlib.figure import Figure
 
+from pose_zsl.zsl.tables import seen_class_ids, split_name
+
 logger = logging.getLogger(__name__)
-
-
-def seen_class_ids(split_classes: pd.DataFrame) -> list[int]:
-    """The split's seen action ids (the only classes ST-GCN may be trained on)."""
-    return sorted(int(i) for i in split_classes.loc[split_classes["role"] == "seen", "action_id"])
-
-
-def unseen_class_ids(split_classes: pd.DataFrame) -> list[int]:
-    return sorted(int(i) for i in split_classes.loc[split_classes["role"] == "unseen", "action_id"])
-
-
-def split_name(split_classes: pd.DataFrame) -> str:
-    names = split_classes["split"].unique()
-    if len(names) != 1:
-        raise ValueError(f"split_classes must describe one split, got {list(names)}")
-    return str(names[0])
 
 
 def train_stgcn_on_seen_classes(
