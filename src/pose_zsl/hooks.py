@@ -229,6 +229,7 @@ def run_summary(run_params: dict, outputs: set[str]) -> str:
         lines.append(f"  models:  {root / '06_models'} (zero_shot_predictor: the exported model)")
     run = mlflow.active_run()
     if run is not None:
+        run = mlflow.get_run(run.info.run_id)  # the active run object keeps its first name
         lines.append(
             f"  MLflow:  run {run.info.run_id} ({run.info.run_name}); browse with "
             f"`.venv/bin/mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}`"
