@@ -180,8 +180,7 @@ def test_ranks_real_ntu_recordings_with_mixed_candidates(predictor, ntu_files):
     frame = predictor.predict(recordings, CANDIDATES, top_k=3)
 
     assert list(frame.columns) == [
-        "recording", "rank", "label", "score", "relative_score", "raw_score", "seen",
-        "matched_class",
+        "recording", "rank", "label", "score", "raw_score", "seen", "matched_class",
     ]  # fmt: skip
     assert len(frame) == 3 * len(ntu_files)
     assert frame["recording"].unique().tolist() == [str(p) for p in ntu_files]
@@ -612,31 +611,3 @@ def test_serving_pipeline_fits_pipeline_ml_factory():
     assert pipeline.inference.inputs() - {"inference_requests", "params:inference"} <= (
         training.all_outputs()
     )
-
-
-def test_relative_scores_are_readable_shares_in_the_rankings_order():
-    from pose_zsl.inference import relative_scores
-
-    tiny = np.array([[3e-11, 1e-11, 2e-11, 0.0], [0.5, 0.5, 0.5, 0.5]])
-    shares = relative_scores(tiny)
-    # (s - min) / sum: the 1e-11 scale disappears; equal scores share equally
-    np.testing.assert_allclose(shares[0], [0.5, 1 / 6, 1 / 3, 0.0], rtol=1e-12)
-    np.testing.assert_allclose(shares[1], [0.25] * 4)
-    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    negative = np.array([[-0.2, -0.1, -0.7]])  # calibrated scores may be negative
-    assert np.argsort(-relative_scores(negative)[0]).tolist() == [1, 0, 2]
-
-
-def test_predictions_carry_relative_scores_over_all_candidates(predictor, ntu_files):
-    recordings, _ = predictor.read(ntu_files[:2])
-    labels = ["drink water", "wave a flag", "drop", "sit on a chair", "kick a ball"]
-    top2 = predictor.predict(recordings, labels, top_k=2)
-    every = predictor.predict(recordings, labels, top_k=len(labels))
-    # shares are over all five candidates, so the top two of a top-2 table match the full one
-    merged = top2.merge(every, on=["recording", "label"], suffixes=("", "_all"))
-    np.testing.assert_array_equal(merged["relative_score"], merged["relative_score_all"])
-    assert every.groupby("recording")["relative_score"].sum().round(12).eq(1.0).all()
-    ordered = every.groupby("recording")["relative_score"].apply(
-        lambda s: s.is_monotonic_decreasing
-    )
-    assert ordered.all()

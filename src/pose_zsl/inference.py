@@ -79,9 +79,7 @@ READ_MAX_BODIES = 2
 #: Largest cosine distance tolerated when the rebuilt embedder re-embeds a training class.
 EMBEDDER_CHECK_TOLERANCE = 1e-3
 
-PREDICTION_COLUMNS = (
-    "recording", "rank", "label", "score", "relative_score", "raw_score", "seen", "matched_class",
-)  # fmt: skip
+PREDICTION_COLUMNS = ("recording", "rank", "label", "score", "raw_score", "seen", "matched_class")
 SKIPPED_COLUMNS = ("recording", "reason")
 #: Recordings read through a layout adapter: the recording and the layout it was recorded in.
 ADAPTED_COLUMNS = ("recording", "layout")
@@ -572,7 +570,6 @@ class Ranking:
                 "rank": np.zeros(len(self.skipped), dtype=np.int64),
                 "label": pd.Series(pd.NA, index=self.skipped.index, dtype="string"),
                 "score": np.nan,
-                "relative_score": np.nan,
                 "raw_score": np.nan,
                 "seen": False,
                 "matched_class": pd.Series(pd.NA, index=self.skipped.index, dtype="string"),
@@ -580,20 +577,6 @@ class Ranking:
             }
         )
         return pd.concat([predictions, failures], ignore_index=True)
-
-
-def relative_scores(scores: np.ndarray) -> np.ndarray:
-    """Each row's scores as shares of the given candidates: ``(s - min) / sum(s - min)``.
-
-    Readable whatever the head's scale (a Relation Network's probabilities for recordings
-    unlike its training data can be 1e-11), in the ranking's order, summing to 1 over all the
-    candidates (not only the ``top_k`` shown); equal scores share equally. Not a probability:
-    the lowest candidate gets 0.
-    """
-    shifted = scores - scores.min(axis=1, keepdims=True)
-    totals = shifted.sum(axis=1, keepdims=True)
-    uniform = np.full_like(shifted, 1.0 / max(scores.shape[1], 1))
-    return np.divide(shifted, totals, out=uniform, where=totals > 0)
 
 
 def empty_predictions() -> pd.DataFrame:
@@ -604,7 +587,6 @@ def empty_predictions() -> pd.DataFrame:
             "rank": pd.Series(dtype="int64"),
             "label": pd.Series(dtype="string"),
             "score": pd.Series(dtype="float64"),
-            "relative_score": pd.Series(dtype="float64"),
             "raw_score": pd.Series(dtype="float64"),
             "seen": pd.Series(dtype="bool"),
             "matched_class": pd.Series(dtype="string"),
@@ -1080,7 +1062,6 @@ class ZeroShotPredictor:
         if seen_columns.size and gamma is not None:
             columns_ids = np.arange(len(candidates.labels))
             calibrated = calibrated_stacking(raw, columns_ids, seen_columns, gamma)
-        relative = relative_scores(calibrated)
         k = min(int(top_k), len(candidates.labels))
         order = np.argsort(-calibrated, axis=1, kind="stable")[:, :k]
         rows = np.repeat(np.arange(len(kept)), k)
@@ -1093,7 +1074,6 @@ class ZeroShotPredictor:
                 "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), len(kept)),
                 "label": pd.Series([candidates.labels[c] for c in columns], dtype="string"),
                 "score": calibrated[rows, columns],
-                "relative_score": relative[rows, columns],
                 "raw_score": raw[rows, columns],
                 "seen": candidates.seen[columns],
                 "matched_class": pd.Series(

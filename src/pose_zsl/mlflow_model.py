@@ -93,7 +93,6 @@ def pyfunc_signature(with_params: bool = True) -> ModelSignature:
             ColSpec("long", "rank"),
             ColSpec("string", "label", required=False),
             ColSpec("double", "score", required=False),
-            ColSpec("double", "relative_score", required=False),
             ColSpec("double", "raw_score", required=False),
             ColSpec("boolean", "seen"),
             ColSpec("string", "matched_class", required=False),
