@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-import yaml
 from conftest import random_walk_skeletons
 
 from pose_zsl.pipelines.feature_extraction import nodes as feature_nodes
@@ -30,9 +29,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def base_parameters(name: str) -> dict:
-    """One pipeline's parameters as conf/base gives them."""
-    text = (PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text()
-    return dict(yaml.safe_load(text)[name])
+    """One pipeline's parameters as the default environment resolves them."""
+    from pose_zsl.environments import config_loader
+
+    return dict(config_loader(None)["parameters"][name])
 
 
 def split_table(num_classes: int = NUM_CLASSES, split: str = "toy") -> pd.DataFrame:

@@ -292,3 +292,18 @@ def test_every_environment_writes_under_its_own_data_root() -> None:
         assert checkpoints == f"{root}/06_models/checkpoints", env
         roots[root] = env
     assert len(roots) == len(environments())
+
+
+@pytest.mark.parametrize("env", environments())
+def test_protocol_and_dataset_have_one_home_per_environment(env: str) -> None:
+    """Declared once in the environment's globals.yml, read by every pipeline that needs them."""
+    from pose_zsl.environments import config_loader
+
+    shared = config_loader(env)["globals"]
+    params = parameters(env)
+    assert params["split_selection"]["protocol"] == shared["protocol"]
+    assert params["stgcn_training"]["protocol"] == shared["protocol"]
+    assert params["evaluation"]["dataset"] == shared["dataset"]
+    expected = {"msr_to_utkinect": "xdata", "utkinect_to_msr": "xdata"}.get(env, "xsub")
+    assert shared["protocol"] == expected
+    assert (shared["dataset"] == "synthetic_ntu60") == (env == "local")

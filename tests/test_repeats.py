@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from pose_zsl.datasets import TorchArtifactDataset
 from pose_zsl.models.heads import head_from_artifact, score
@@ -38,9 +37,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def base_parameters(name: str) -> dict:
-    """One pipeline's parameters as conf/base gives them."""
-    text = (PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text()
-    return dict(yaml.safe_load(text)[name])
+    """One pipeline's parameters as the default environment resolves them."""
+    from pose_zsl.environments import config_loader
+
+    return dict(config_loader(None)["parameters"][name])
 
 
 def head_parameters(repeats: int) -> dict:
