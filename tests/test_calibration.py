@@ -364,7 +364,7 @@ def head_problem(toy, partition) -> dict:
         }
     )
     params = {**base_parameters("zsl_training"), "devise": {"epochs": 3}}
-    model, _, _ = zsl_nodes.train_devise(table, embeddings, split_table(), params)
+    model, _, _ = zsl_nodes.train_variant("devise", table, embeddings, split_table(), params)
     return {"features": table, "embeddings": embeddings, "params": params, "model": model}
 
 

@@ -112,7 +112,8 @@ def problem() -> dict:
 
 
 def train(problem: dict, kind: str, repeats: int) -> tuple[dict, pd.DataFrame, list[dict]]:
-    return zsl_nodes.HEAD_TRAINERS[kind](
+    return zsl_nodes.train_variant(
+        kind,
         problem["features"],
         problem["embeddings"],
         problem["split_classes"],
@@ -188,8 +189,8 @@ def test_bad_repeats_name_the_parameter(problem, bad) -> None:
         zsl_nodes.repeat_seeds({"seed": 0, "repeats": bad})
     params = {**head_parameters(1), "repeats": bad}
     with pytest.raises(ValueError, match=r"^zsl_training\.repeats must be an integer >= 1"):
-        zsl_nodes.train_devise(
-            problem["features"], problem["embeddings"], problem["split_classes"], params
+        zsl_nodes.train_variant(
+            "devise", problem["features"], problem["embeddings"], problem["split_classes"], params
         )
 
 
@@ -218,7 +219,8 @@ def test_train_node_yields_one_head_per_seed(problem, kind) -> None:
     # Each repeat is exactly the head its recorded seed trains (CPU training is deterministic
     # for a seed): the seed in the artefact is the one it was trained with.
     for repeat in repeats:
-        alone, _, _ = zsl_nodes.HEAD_TRAINERS[kind](
+        alone, _, _ = zsl_nodes.train_variant(
+            kind,
             problem["features"],
             problem["embeddings"],
             problem["split_classes"],

@@ -94,14 +94,16 @@ def _train(
     )
 
 
-def _train_variant(
+def train_variant(
     kind: str,
     features: pd.DataFrame,
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
 ) -> tuple[dict, pd.DataFrame, list[dict]]:
-    """The head of ``seed`` and its history, and the heads of the further repeat seeds."""
+    """One head of ``kind`` (``devise``, ``relation_net`` or ``infonce``, see
+    :mod:`pose_zsl.models.heads`) on the split's seen-class training samples: the head of
+    ``seed`` and its history, and the heads of the further repeat seeds."""
     from pose_zsl.models.heads import head_artifact
 
     seeds = repeat_seeds(params)
@@ -119,43 +121,6 @@ def _train_variant(
         artefacts.append(head_artifact(model, {**meta, "seed": seed}))
         histories.append(history)
     return artefacts[0], histories[0], artefacts[1:]
-
-
-def train_devise(
-    features: pd.DataFrame,
-    label_embeddings: pd.DataFrame,
-    split_classes: pd.DataFrame,
-    params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame, list[dict]]:
-    """DeViSE (linear projection, hinge rank loss) on the split's seen-class training samples."""
-    return _train_variant("devise", features, label_embeddings, split_classes, params)
-
-
-def train_relation_net(
-    features: pd.DataFrame,
-    label_embeddings: pd.DataFrame,
-    split_classes: pd.DataFrame,
-    params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame, list[dict]]:
-    """Relation Network (attribute + relation nets, episodic MSE) on seen-class samples."""
-    return _train_variant("relation_net", features, label_embeddings, split_classes, params)
-
-
-def train_infonce(
-    features: pd.DataFrame,
-    label_embeddings: pd.DataFrame,
-    split_classes: pd.DataFrame,
-    params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame, list[dict]]:
-    """Cosine projection head with an InfoNCE loss (our addition beside the paper's two)."""
-    return _train_variant("infonce", features, label_embeddings, split_classes, params)
-
-
-HEAD_TRAINERS = {
-    "devise": train_devise,
-    "relation_net": train_relation_net,
-    "infonce": train_infonce,
-}
 
 
 def _calibration_rows(

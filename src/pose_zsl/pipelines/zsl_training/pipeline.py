@@ -1,13 +1,15 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node
 
 from pose_zsl.grid import per_variant
 
 from .nodes import (
-    HEAD_TRAINERS,
     calibrate_head,
     effective_head_configs,
     head_curves,
     head_module,
+    train_variant,
 )
 
 
@@ -17,7 +19,8 @@ def head_template(head: str) -> Pipeline:
     return Pipeline(
         [
             node(
-                HEAD_TRAINERS[head],
+                # one training function for every head; the kind is bound per namespace
+                update_wrapper(partial(train_variant, head), train_variant),
                 inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
                 outputs=["zsl_model", "zsl_history", "zsl_repeat_models"],
                 name=f"train_{head}",
