@@ -23,9 +23,9 @@ from test_inference import (
     EMBEDDING,
     HEAD,
     MSR_DIR,
-    PROJECT,
     SPLIT,
     ModelSet,
+    copy_configuration,
     inference_params,
     project_catalog,
 )
@@ -288,8 +288,7 @@ def test_bad_arguments(ntu_models, ntu_files, labels, message, capsys):
 
 
 def test_missing_models_say_which_pipelines_to_run(ntu_files, tmp_path, capsys):
-    shutil.copytree(PROJECT / "conf" / "base", tmp_path / "conf" / "base")
-    (tmp_path / "conf" / "local").mkdir()
+    copy_configuration(tmp_path)
     args = [str(ntu_files[0]), "--labels", "wave", "--project", str(tmp_path)]
     assert run_cli(*args) == EXIT_FAILED
     err = capsys.readouterr().err
@@ -574,6 +573,7 @@ def test_a_sent2vec_model_travels_with_the_pyfunc(
 
 
 def test_logging_needs_the_trained_models(tmp_path, tracking_uri):
+    copy_configuration(tmp_path)
     with mlflow.start_run(), pytest.raises(MissingModelError, match="kedro run --pipelines"):
         log_pyfunc_model(ModelFiles.for_variant(tmp_path))
 

@@ -41,6 +41,7 @@ NTU_SAMPLES = SHARED / "data" / "ntu_samples"
 MSR_DIR = SHARED / "data" / "real" / "MSRAction3D" / "real_world_coordinates"
 
 SPLIT, HEAD, EMBEDDING = "nearest", "relation_net", "random"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NTU_ACTIONS = [1, 2, 3, 4, 5, 6]  # 1-based: drink water ... pickup
 NTU_SEEN = [0, 1, 2, 3]  # drink water, eat meal/snack, brushing teeth, brushing hair
 NTU_UNSEEN = [4, 5]  # drop, pickup
@@ -113,12 +114,11 @@ def write_model_set(
             episodes=60, lr=1e-3, attribute_hidden=32, relation_hidden=16, log_every=30
         ),
     )
-    files = ModelFiles.for_variant(project, SPLIT, HEAD, EMBEDDING)
     project.mkdir(parents=True, exist_ok=True)
     (project / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "pose_zsl"\n')
-    # the configuration a real project has: pose-zsl predict reads the data root from it
-    shutil.copytree(PROJECT / "conf" / "base", project / "conf" / "base", dirs_exist_ok=True)
-    (project / "conf" / "local").mkdir(exist_ok=True)
+    # the configuration a real project has: the model files are where its catalog says
+    copy_configuration(project)
+    files = ModelFiles.for_variant(project, SPLIT, HEAD, EMBEDDING)
     for path in files.as_dict().values():
         path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(stgcn_artifact(model, meta), files.stgcn)
@@ -481,7 +481,29 @@ def test_kinect_v1_model_predicts_msr_recordings(msr_models):
 # model files
 
 
+def copy_configuration(project: Path) -> None:
+    """The project's base configuration (and an empty local one) in ``project``."""
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base", dirs_exist_ok=True)
+    (project / "conf" / "local").mkdir(exist_ok=True)
+
+
+def test_model_files_are_where_the_environments_catalog_keeps_them(tmp_path):
+    copy_configuration(tmp_path)
+    (tmp_path / "conf" / "other").mkdir()
+    (tmp_path / "conf" / "other" / "globals.yml").write_text("data_root: data/other\n")
+    files = ModelFiles.for_variant(tmp_path, "random_3", "devise", "learned_desc", env="other")
+    data = tmp_path / "data" / "other"
+    assert files.stgcn == data / "06_models" / "stgcn_random_3.pt"
+    assert files.head == data / "06_models" / "zsl_random_3_devise_learned_desc.pt"
+    assert files.label_embeddings == data / "04_feature" / "label_embeddings_learned_desc.parquet"
+    assert (
+        files.calibration
+        == data / "07_model_output" / "calibration_random_3_devise_learned_desc.json"
+    )
+
+
 def test_missing_models_name_the_pipelines_to_run(tmp_path):
+    copy_configuration(tmp_path)
     files = ModelFiles.for_variant(tmp_path, SPLIT, HEAD, EMBEDDING)
     with pytest.raises(MissingModelError) as error:
         ZeroShotPredictor.from_files(files)

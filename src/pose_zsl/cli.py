@@ -203,7 +203,7 @@ def _load_predictor(args: argparse.Namespace, project: Path | None) -> ZeroShotP
         args.split or grid.splits[0],
         args.head,
         args.embedding or grid.learned_embeddings[0],
-        data_root=loader["globals"]["data_root"],
+        env=args.env,
         **options,
     )
 

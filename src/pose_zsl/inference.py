@@ -136,19 +136,26 @@ class ModelFiles:
         split: str = DEFAULT_SPLIT,
         head: str = DEFAULT_HEAD,
         embedding: str = DEFAULT_EMBEDDING,
-        data_root: str | Path = "data",
+        env: str | None = None,
     ) -> ModelFiles:
-        """Paths of the catalog entries ``{split}.stgcn_model``,
+        """Where the catalog of environment ``env`` (None: the default run environment) in
+        ``project_dir`` keeps the variant's entries ``{split}.stgcn_model``,
         ``{split}.{head}.{embedding}.zsl_model``, ``label_embeddings_{embedding}`` and
-        ``{split}.{head}.{embedding}.calibration`` inside ``project_dir``, under the
-        environment's ``data_root`` (``conf/<env>/globals.yml``)."""
-        data = Path(project_dir) / data_root
-        variant = f"{split}_{head}_{embedding}"
+        ``{split}.{head}.{embedding}.calibration``: read from the resolved catalog, not a copy
+        of its paths."""
+        from pose_zsl.environments import config_loader
+
+        catalog = config_loader(env, project_dir)["catalog"]
+        keys = {"split": split, "head": head, "embedding": embedding}
+
+        def path(entry: str) -> Path:
+            return Path(project_dir) / catalog[entry]["filepath"].format(**keys)
+
         return cls(
-            stgcn=data / "06_models" / f"stgcn_{split}.pt",
-            head=data / "06_models" / f"zsl_{variant}.pt",
-            label_embeddings=data / "04_feature" / f"label_embeddings_{embedding}.parquet",
-            calibration=data / "07_model_output" / f"calibration_{variant}.json",
+            stgcn=path("{split}.stgcn_model"),
+            head=path("{split}.{head}.{embedding}.zsl_model"),
+            label_embeddings=path("label_embeddings_{embedding}"),
+            calibration=path("{split}.{head}.{embedding}.calibration"),
         )
 
     def as_dict(self) -> dict[str, Path]:
@@ -703,13 +710,13 @@ class ZeroShotPredictor:
         split: str = DEFAULT_SPLIT,
         head: str = DEFAULT_HEAD,
         embedding: str = DEFAULT_EMBEDDING,
-        data_root: str | Path = "data",
+        env: str | None = None,
         **options: Any,
     ) -> ZeroShotPredictor:
-        """Load a variant from the catalog locations inside a Kedro project (an
-        environment's ``data_root``)."""
+        """Load a variant from where environment ``env``'s catalog keeps it in a Kedro
+        project."""
         options.setdefault("base_dir", project_dir)
-        files = ModelFiles.for_variant(project_dir, split, head, embedding, data_root)
+        files = ModelFiles.for_variant(project_dir, split, head, embedding, env)
         return cls.from_files(files, **options)
 
     def _check_head(self, names: Mapping[str, str]) -> None:
