@@ -444,10 +444,10 @@ def target_groups(
     source, target = CROSS_DATASET_SPLITS[str(split["split"].iloc[0])]
     source_ids, target_ids = dataset_class_ids(classes, source), dataset_class_ids(classes, target)
     ids, names = _table_ids_names(label_embeddings)
-    vectors = embedding_matrix(label_embeddings)
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     row = {int(i): p for p, i in enumerate(ids)}
-    similarity = unit[[row[i] for i in target_ids]] @ unit[[row[i] for i in source_ids]].T
+    # cosine similarity = 1 - the module's cosine distance (which also refuses NaN and zeros)
+    distances = distance_matrix(embedding_matrix(label_embeddings), "cosine")
+    similarity = 1.0 - distances[np.ix_([row[i] for i in target_ids], [row[i] for i in source_ids])]
     table = split.copy()
     table["target_group"] = pd.Series(pd.NA, index=table.index, dtype="string")
     table["counterpart"] = pd.Series(pd.NA, index=table.index, dtype="string")
