@@ -339,6 +339,7 @@ def test_figures_tables_and_reports_are_artifacts(
         "tables/gzsl_seen_unseen.md",
         "reports/ingestion_report.md",
         "reports/splits.md",
+        "reports/report.html",
     }
     assert not expected - listed, f"missing artefacts: {sorted(expected - listed)}"
     heavy = [p for p in listed if Path(p).suffix in {".parquet", ".npy", ".pt", ".arrow"}]

@@ -312,6 +312,37 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
         return {"filepath": str(self._filepath), "name": self._name}
 
 
+class FigureDataset(AbstractDataset[Any, bytes]):
+    """A matplotlib figure saved as a PNG file; loads the PNG's bytes.
+
+    Unlike kedro-datasets' ``MatplotlibDataset`` (save-only), a later node can read the figure,
+    which is how the HTML report embeds every figure of the run. The project draws on bare
+    ``Figure`` objects (no pyplot state), so nothing needs closing after the save.
+    """
+
+    def __init__(
+        self, filepath: str, dpi: int = 100, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self._dpi = dpi
+        self.metadata = metadata
+
+    def load(self) -> bytes:
+        return Path(self._filepath).read_bytes()
+
+    def save(self, data: Any) -> None:
+        path = Path(self._filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _atomic_path(path) as tmp:
+            data.savefig(tmp, format="png", dpi=self._dpi)
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "dpi": self._dpi}
+
+
 class _atomic_path:
     """Context manager yielding a temporary sibling path that replaces ``path`` on success."""
 

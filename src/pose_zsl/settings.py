@@ -19,6 +19,9 @@ from pose_zsl.hooks import (
 # The collecting nodes (evaluation's collect_metrics, ...) read every split's namespaced
 # datasets ("<split>.features") by design; Kedro warns about that once per run, to no use.
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+# Kedro's config loader calls OmegaConf's deprecated register_new_resolver: three warnings per
+# run about another package's code that a user cannot act on.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
 HOOKS = (
     EntryPointHooks(),
