@@ -97,7 +97,7 @@ def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
 
     from pose_zsl.hooks import run_summary
 
-    outputs = {"zsl_top1_table", "zero_shot_predictor"}
+    outputs = {"zsl_top1_table", "html_report", "zero_shot_predictor"}
     params = {"env": "msr_action3d", "project_path": PROJECT, "pipeline_names": []}
     with mlflow_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         # an experiment of this store: the process may remember another store's experiment
@@ -111,9 +111,10 @@ def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
     lines = text.splitlines()
     assert lines[0] == "pose-zsl: finished __default__ @ msr_action3d"
     assert lines[1].startswith("  results: data/msr_action3d/08_reporting/zsl_top1.md")
-    assert lines[2].startswith("  models:  data/msr_action3d/06_models")
-    assert f"run {run.info.run_id} (__default__ @ msr_action3d)" in lines[3]
-    assert lines[4].endswith("--env msr_action3d")
+    assert lines[2].startswith("  report:  data/msr_action3d/08_reporting/report.html")
+    assert lines[3].startswith("  models:  data/msr_action3d/06_models")
+    assert f"run {run.info.run_id} (__default__ @ msr_action3d)" in lines[4]
+    assert lines[5].endswith("--env msr_action3d")
     # an ingestion-only run made no report or model: it says so by not listing them
     quiet = run_summary(
         {"env": None, "project_path": PROJECT, "pipeline_names": ["ingestion"]}, set()

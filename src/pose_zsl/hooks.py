@@ -225,6 +225,8 @@ def run_summary(run_params: dict, outputs: set[str]) -> str:
             f"  results: {root / '08_reporting' / 'zsl_top1.md'} (ZSL top-1), over_splits.md "
             "(means over splits with intervals), gzsl_seen_unseen.md, metrics.parquet"
         )
+    if "html_report" in outputs:
+        lines.append(f"  report:  {root / '08_reporting' / 'report.html'} (open in a browser)")
     if "zero_shot_predictor" in outputs:
         lines.append(f"  models:  {root / '06_models'} (zero_shot_predictor: the exported model)")
     run = mlflow.active_run()
