@@ -40,4 +40,4 @@ mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
 
 viz: $(STAMP)
-	$(BIN)/kedro viz run
+	$(BIN)/kedro viz run --pipeline one_variant

@@ -135,3 +135,30 @@ def layer_cycle(answer: dict[str, Any]) -> list[str]:
             for a, b in zip(circle, circle[1:], strict=False)
         ]
     return []
+
+
+def root_items(answer: dict[str, Any]) -> int:
+    """What kedro-viz draws before anything is expanded: the root's tasks, datasets and
+    collapsed modular pipelines (parameters are hidden by default)."""
+    children = answer["modular_pipelines"]["__root__"]["children"]
+    return sum(child["type"] != "parameters" for child in children)
+
+
+def test_make_viz_opens_every_stage_once_in_a_readable_view(
+    viz_build: Path, registered: dict
+) -> None:
+    makefile = (PROJECT / "Makefile").read_text()
+    assert "kedro viz run --pipeline one_variant" in makefile
+    chain = load(viz_build / "pipelines" / "one_variant")
+    default = load(viz_build / "pipelines" / "__default__")
+    # the full grid puts every variant's artefacts at the root (177 items with 18 variants)
+    assert root_items(chain) <= 60 < root_items(default), (root_items(chain), root_items(default))
+    stages = {tag for node in registered["__default__"].nodes for tag in node.tags} - {
+        "gpu",
+        "mlflow",
+        "report",  # the report collects over the whole grid
+    }
+    shown = {tag for n in chain["nodes"] if n["type"] == "task" for tag in n["tags"]}
+    assert stages <= shown, f"stages missing from the one-variant view: {stages - shown}"
+    tasks = [n["full_name"] for n in chain["nodes"] if n["type"] == "task"]
+    assert len(tasks) == len(set(tasks)) == len(registered["one_variant"].nodes)
