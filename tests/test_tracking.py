@@ -42,7 +42,7 @@ from conftest import (
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from pose_zsl.grid import HEADS, active, variants
+from pose_zsl.grid import HEADS, active, default_variant, variants
 
 SPLITS = active().splits
 EMBEDDINGS = active().embeddings
@@ -449,6 +449,32 @@ def test_heads_load_back_by_uri_with_the_catalog_outputs(
         got = loaded(features, classes)
     assert expected.shape == (5, 7)
     torch.testing.assert_close(got, expected)
+
+
+def test_each_model_page_shows_only_its_own_evaluation_metrics(tracked: TinyRun, run: Run) -> None:
+    """MLflow links a run's unattributed metrics at a model's step to the model (it once gave
+    the predictor every split's first-epoch ST-GCN curves); each model must carry exactly its
+    own variant's evaluation metrics, with the run's values."""
+    models = logged_models(tracked, run)
+    run_metrics = run.data.metrics
+    split, head, embedding = default_variant()
+    owners = {PREDICTOR: f"{split}.{head}.{embedding}."}
+    owners |= {f"stgcn_{s}": f"{s}.vanilla_stgcn.none." for s in SPLITS}
+    owners |= {
+        f"zsl_{s}_{h}_{e}": f"{s}.{h}.{e}." for s in SPLITS for h in HEADS for e in EMBEDDINGS
+    }
+    table = pd.read_parquet(tracked.project / "data/08_reporting/metrics.parquet")
+    first_seed = table[
+        table["seed"] == table.groupby(["slot", "head", "embedding"])["seed"].transform("min")
+    ]
+    keys = {
+        f"{r.split}.{r.head}.{r.embedding}.{r.protocol}.{r.metric}" for r in first_seed.itertuples()
+    }
+    for name, prefix in owners.items():
+        linked = {metric.key: metric.value for metric in models[name].metrics}
+        expected = {key: run_metrics[key] for key in keys if key.startswith(prefix)}
+        assert expected, (name, prefix)
+        assert linked == expected, (name, sorted(set(linked) ^ set(expected))[:5])
 
 
 def test_the_run_logs_the_servable_predictor(tracked: TinyRun, run: Run) -> None:

@@ -296,8 +296,12 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
             save_pyfunc_model(options, Path(self._filepath))
             run = mlflow.active_run()
             if self._log_to_active_run and run is not None:
+                # step -1: no metric is there for MLflow to link (see ModelMetricsHooks)
                 info = mlflow.pyfunc.log_model(
-                    name=self._name, registered_model_name=self._registered_model_name, **options
+                    name=self._name,
+                    registered_model_name=self._registered_model_name,
+                    step=-1,
+                    **options,
                 )
                 logger.info(
                     "logged the zero-shot predictor in MLflow run %s as %s",

@@ -7,8 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
+
+logger = logging.getLogger(__name__)
 
 
 def process_rank() -> int:
@@ -242,3 +245,56 @@ def run_summary(run_params: dict, outputs: set[str]) -> str:
             f"{option}"
         )
     return "\n".join(lines)
+
+
+class ModelMetricsHooks:
+    """Links each model logged in the run to its own evaluation metrics, so that its MLflow
+    model page shows them: a head (``zsl_<slot>_<head>_<embedding>``) and the exported
+    ``zero_shot_predictor`` their variant's, an ST-GCN (``stgcn_<slot>``) its split's
+    ``vanilla_stgcn`` rows.
+
+    Models are logged at step -1 (catalog ``save_args``), where no metric is, because MLflow
+    otherwise links every unattributed metric of the model's step (the first epoch of every
+    training curve) to every model of the run.
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        if process_rank() != 0 or run is None or "metrics" not in pipeline.all_outputs():
+            return
+        models = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+            output_format="list",
+        )
+        links = model_metric_links(catalog.load("metrics"), {m.name: m.model_id for m in models})
+        for model_id, values in links.items():
+            for key, value in values.items():
+                mlflow.log_metric(key, value, step=0, model_id=model_id)
+        logger.info("linked evaluation metrics to %d logged models", len(links))
+
+
+def model_metric_links(
+    metrics: pd.DataFrame, model_ids: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """``{model_id: {metric key: value}}``: each named model's own rows of ``metrics`` (the
+    first seed's, under the keys the run logs them with). Models of no known variant get none."""
+    from pose_zsl.grid import default_variant
+    from pose_zsl.pipelines.evaluation.nodes import mlflow_metric_values
+
+    variant = ["slot", "head", "embedding"]
+    first_seed = metrics[metrics["seed"] == metrics.groupby(variant)["seed"].transform("min")]
+    owners = {"zero_shot_predictor": default_variant()}
+    for slot, head, embedding in first_seed[variant].drop_duplicates().itertuples(index=False):
+        name = f"stgcn_{slot}" if head == "vanilla_stgcn" else f"zsl_{slot}_{head}_{embedding}"
+        owners[name] = (slot, head, embedding)
+    links = {}
+    for name, model_id in model_ids.items():
+        if name in owners:
+            own = (first_seed[variant] == list(owners[name])).all(axis=1)
+            values = mlflow_metric_values(first_seed[own])
+            links[model_id] = {key: point["value"] for key, point in values.items()}
+    return links

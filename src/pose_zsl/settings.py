@@ -11,6 +11,7 @@ from pose_zsl.hooks import (
     EntryPointHooks,
     GridHooks,
     MlflowRunNameHooks,
+    ModelMetricsHooks,
     RankZeroWritesHooks,
     RunSummaryHooks,
     process_rank,
@@ -29,6 +30,7 @@ HOOKS = (
     RankZeroWritesHooks(),
     MlflowRunNameHooks(),
     EffectiveConfigParamsHooks(),
+    ModelMetricsHooks(),
     RunSummaryHooks(),
 )
 # Under torchrun only rank 0 tracks the run in MLflow.
