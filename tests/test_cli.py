@@ -81,7 +81,16 @@ def test_predict_real_ntu_recordings(ntu_models, ntu_files, tmp_path, capsys):
     printed = capsys.readouterr()
     assert status == EXIT_OK, printed.err
     header = printed.out.splitlines()[0].split()
-    assert header == ["recording", "rank", "label", "score", "raw_score", "seen", "matched_class"]
+    assert header == [
+        "recording",
+        "rank",
+        "label",
+        "score",
+        "share",
+        "raw_score",
+        "seen",
+        "matched_class",
+    ]
     for path in ntu_files:
         assert printed.out.count(str(path)) == 3
     written = pd.read_csv(output)

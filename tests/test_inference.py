@@ -180,7 +180,7 @@ def test_ranks_real_ntu_recordings_with_mixed_candidates(predictor, ntu_files):
     frame = predictor.predict(recordings, CANDIDATES, top_k=3)
 
     assert list(frame.columns) == [
-        "recording", "rank", "label", "score", "raw_score", "seen", "matched_class",
+        "recording", "rank", "label", "score", "share", "raw_score", "seen", "matched_class",
     ]  # fmt: skip
     assert len(frame) == 3 * len(ntu_files)
     assert frame["recording"].unique().tolist() == [str(p) for p in ntu_files]
@@ -188,6 +188,7 @@ def test_ranks_real_ntu_recordings_with_mixed_candidates(predictor, ntu_files):
         assert group["rank"].tolist() == [1, 2, 3]
         assert group["score"].is_monotonic_decreasing
         assert group["label"].is_unique
+        assert group["share"].is_monotonic_decreasing
     by_label = frame.drop_duplicates("label").set_index("label")
     # Training classes are "seen" whatever their spelling; a test-split class and new phrases
     # are not; matched_class names the official class.
@@ -633,3 +634,28 @@ def test_serving_pipeline_fits_pipeline_ml_factory():
     assert pipeline.inference.inputs() - {"inference_requests", "params:inference"} <= (
         training.all_outputs()
     )
+
+
+def test_shares_are_a_scale_free_softmax_over_all_the_candidates() -> None:
+    from pose_zsl.inference import candidate_shares
+
+    scores = np.array([[3e-11, 1e-11, 2e-11], [0.9, 0.1, 0.5], [0.2, 0.2, 0.2]])
+    shares = candidate_shares(scores)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-12)
+    # rows 0 and 1 are the same ranking on scales 1e10 apart: the same shares
+    np.testing.assert_allclose(shares[0], shares[1], rtol=1e-9)
+    assert shares[0].argmax() == 0 and shares[0].argmin() == 1
+    np.testing.assert_allclose(shares[2], 1 / 3)  # equal scores share equally
+    # softmax of z-scores: the top candidate of row 1 (z = +1.22) has exp(1.22) / sum
+    z = (scores[1] - scores[1].mean()) / scores[1].std()
+    np.testing.assert_allclose(shares[1], np.exp(z) / np.exp(z).sum(), rtol=1e-12)
+
+
+def test_shares_in_the_predictions_cover_all_candidates_not_only_the_top_k(predictor, ntu_files):
+    recordings, _ = predictor.read(ntu_files[:2])
+    top = predictor.predict(recordings, CANDIDATES, top_k=2)
+    every = predictor.predict(recordings, CANDIDATES, top_k=len(CANDIDATES))
+    for name, group in every.groupby("recording", sort=False):
+        np.testing.assert_allclose(group["share"].sum(), 1.0, rtol=1e-9)
+        kept = top[top["recording"] == name]
+        np.testing.assert_allclose(kept["share"], group["share"].iloc[:2], rtol=1e-12)

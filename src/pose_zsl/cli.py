@@ -215,11 +215,12 @@ def format_table(predictions: pd.DataFrame) -> str:
         "rank": predictions["rank"].astype(str).tolist(),
         "label": predictions["label"].astype(str).tolist(),
         "score": [f"{v:.4g}" for v in predictions["score"]],
+        "share": [f"{v:.3f}" for v in predictions["share"]],
         "raw_score": [f"{v:.4g}" for v in predictions["raw_score"]],
         "seen": ["seen" if v else "unseen" for v in predictions["seen"]],
         "matched_class": predictions["matched_class"].fillna("").astype(str).tolist(),
     }
-    numeric = {"rank", "score", "raw_score"}
+    numeric = {"rank", "score", "share", "raw_score"}
     widths = {name: max(len(name), *map(len, values)) for name, values in columns.items()}
 
     def line(cells: dict[str, str]) -> str:

@@ -79,7 +79,9 @@ READ_MAX_BODIES = 2
 #: Largest cosine distance tolerated when the rebuilt embedder re-embeds a training class.
 EMBEDDER_CHECK_TOLERANCE = 1e-3
 
-PREDICTION_COLUMNS = ("recording", "rank", "label", "score", "raw_score", "seen", "matched_class")
+PREDICTION_COLUMNS = (
+    "recording", "rank", "label", "score", "share", "raw_score", "seen", "matched_class"
+)  # fmt: skip
 SKIPPED_COLUMNS = ("recording", "reason")
 #: Recordings read through a layout adapter: the recording and the layout it was recorded in.
 ADAPTED_COLUMNS = ("recording", "layout")
@@ -577,6 +579,7 @@ class Ranking:
                 "rank": np.zeros(len(self.skipped), dtype=np.int64),
                 "label": pd.Series(pd.NA, index=self.skipped.index, dtype="string"),
                 "score": np.nan,
+                "share": np.nan,
                 "raw_score": np.nan,
                 "seen": False,
                 "matched_class": pd.Series(pd.NA, index=self.skipped.index, dtype="string"),
@@ -584,6 +587,21 @@ class Ranking:
             }
         )
         return pd.concat([predictions, failures], ignore_index=True)
+
+
+def candidate_shares(scores: np.ndarray) -> np.ndarray:
+    """Each candidate's share of its recording (rows sum to 1): the softmax of a row's scores
+    measured in standard deviations of that row.
+
+    Heads score on different scales (Relation Net probabilities of 1e-11 on recordings unlike
+    the training data, cosines, logits); the share reads the same for all and keeps the
+    scores' order. It is a weight among the candidates given, not the probability that the
+    recording shows one of them: it changes with the candidate list.
+    """
+    centred = scores - scores.mean(axis=1, keepdims=True)
+    spread = scores.std(axis=1, keepdims=True)
+    weights = np.exp(centred / np.where(spread > 0, spread, 1.0))
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def empty_predictions() -> pd.DataFrame:
@@ -594,6 +612,7 @@ def empty_predictions() -> pd.DataFrame:
             "rank": pd.Series(dtype="int64"),
             "label": pd.Series(dtype="string"),
             "score": pd.Series(dtype="float64"),
+            "share": pd.Series(dtype="float64"),
             "raw_score": pd.Series(dtype="float64"),
             "seen": pd.Series(dtype="bool"),
             "matched_class": pd.Series(dtype="string"),
@@ -1038,8 +1057,9 @@ class ZeroShotPredictor:
         ``names`` label the arrays (default ``recording_<i>``). ``top_k`` is capped at the number
         of candidates. Scores are the head's (higher = better), minus the calibration constant
         (:meth:`calibration_constant`) for candidates that are training classes; ``raw_score``
-        is before that subtraction. ``adapt_layout`` is :meth:`features`'; the recordings it
-        adapted are in the ranking's ``adapted`` table.
+        is before that subtraction; ``share`` is :func:`candidate_shares` of the scores.
+        ``adapt_layout`` is :meth:`features`'; the recordings it adapted are in the ranking's
+        ``adapted`` table.
         """
         if int(top_k) < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -1081,6 +1101,7 @@ class ZeroShotPredictor:
                 "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), len(kept)),
                 "label": pd.Series([candidates.labels[c] for c in columns], dtype="string"),
                 "score": calibrated[rows, columns],
+                "share": candidate_shares(calibrated)[rows, columns],
                 "raw_score": raw[rows, columns],
                 "seen": candidates.seen[columns],
                 "matched_class": pd.Series(

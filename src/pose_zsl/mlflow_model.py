@@ -93,6 +93,7 @@ def pyfunc_signature(with_params: bool = True) -> ModelSignature:
             ColSpec("long", "rank"),
             ColSpec("string", "label", required=False),
             ColSpec("double", "score", required=False),
+            ColSpec("double", "share", required=False),
             ColSpec("double", "raw_score", required=False),
             ColSpec("boolean", "seen"),
             ColSpec("string", "matched_class", required=False),
