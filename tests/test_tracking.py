@@ -14,13 +14,7 @@ Each check is parametrised over both stores.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +35,7 @@ from conftest import (
 )
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from servers import free_port, running
 
 from pose_zsl.grid import HEADS, active, default_variant, variants
 
@@ -50,34 +45,9 @@ EMBEDDINGS = active().embeddings
 PROJECT = Path(__file__).resolve().parents[1]
 MLFLOW_EXECUTABLE = Path(sys.executable).with_name("mlflow")
 EXPERIMENT = "pose-zsl"
-SERVER_START_TIMEOUT_S = 180
 
 
 # ---- the two stores ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(
-        f"mlflow server at {url} not healthy after {SERVER_START_TIMEOUT_S} s:\n"
-        f"{log.read_text()[-3000:]}"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -101,25 +71,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         "--artifacts-destination", str(artifacts),
         "--serve-artifacts",
     ]  # fmt: skip
-    with log.open("w") as output:
-        # its own process group: the server's workers are stopped with it
-        server = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**environment, **TINY_OFFLINE_ENV},
-            start_new_session=True,
-        )
-    try:
-        wait_until_healthy(url, server, log)
+    environment = {**environment, **TINY_OFFLINE_ENV}
+    with running(command, log, environment, ready_url=f"{url}/health"):
         yield url, artifacts
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.fixture(scope="module")
