@@ -8,6 +8,7 @@ applied to the real NTU samples and MSR files in /work/shared, read in place.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -288,6 +289,7 @@ def test_cli_reproduces_the_evaluations_gzsl_seen_and_unseen_accuracy(
         (["--labels", "drink water, Drink water."], "duplicate candidate action names"),
         (["--labels", "wave", "--top-k", "0"], "--top-k must be >= 1"),
         (["--labels", "wave", "--output", "out.txt"], "use a .parquet or .csv"),
+        (["--labels", "wave", "--model-uri", "m", "--run-id", "r"], "not both"),
     ],
 )
 def test_bad_arguments(ntu_models, ntu_files, labels, message, capsys):
@@ -303,7 +305,22 @@ def test_missing_models_say_which_pipelines_to_run(ntu_files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "trained model files are missing" in err
     assert str(tmp_path / "data" / "06_models" / "stgcn_nearest.pt") in err
-    assert "kedro run --pipelines label_embedding,stgcn_training" in err
+    match = re.search(r"run `kedro run --to-outputs (\S+)`", err)
+    assert match is not None, err
+    outputs = match[1].split(",")
+    assert outputs == [
+        "nearest.stgcn_model",
+        "nearest.relation_net.learned.zsl_model",
+        "label_embeddings_learned",
+        "nearest.relation_net.learned.calibration",
+    ]
+    # Kedro can run up to exactly these datasets of the project's pipeline
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(Path(__file__).resolve().parents[1])
+    needed = pipelines["__default__"].to_outputs(*outputs)
+    assert {"ingest_recordings", "nearest.train_stgcn"} <= {n.name for n in needed.nodes}
 
 
 def test_env_picks_that_environments_models(ntu_models, ntu_files, tmp_path, capsys):
@@ -583,7 +600,7 @@ def test_a_sent2vec_model_travels_with_the_pyfunc(
 
 def test_logging_needs_the_trained_models(tmp_path, tracking_uri):
     copy_configuration(tmp_path)
-    with mlflow.start_run(), pytest.raises(MissingModelError, match="kedro run --pipelines"):
+    with mlflow.start_run(), pytest.raises(MissingModelError, match="kedro run --to-outputs"):
         log_pyfunc_model(ModelFiles.for_variant(tmp_path))
 
 

@@ -8,7 +8,9 @@ constant, written where the catalog (and so the CLI) expects them. ``test_cli.py
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -510,20 +512,20 @@ def test_missing_models_name_the_pipelines_to_run(tmp_path):
         ZeroShotPredictor.from_files(files)
     message = str(error.value)
     assert str(files.stgcn) in message and str(files.calibration) in message
-    assert (
-        "kedro run --pipelines label_embedding,stgcn_training,feature_extraction,zsl_training"
-        in message
-    )
+    variant = f"{SPLIT}.{HEAD}.{EMBEDDING}"
+    outputs = f"{SPLIT}.stgcn_model,{variant}.zsl_model,label_embeddings_{EMBEDDING}"
+    assert f"run `kedro run --to-outputs {outputs},{variant}.calibration`" in message
 
 
 def test_only_the_head_missing(ntu_models, tmp_path):
-    files = ModelFiles(
-        stgcn=ntu_models.files.stgcn,
+    files = dataclasses.replace(
+        ntu_models.files,
         head=tmp_path / "zsl_nearest_devise_random.pt",
-        label_embeddings=ntu_models.files.label_embeddings,
-        calibration=ntu_models.files.calibration,
+        entries={"head": "nearest.devise.random.zsl_model"},
+        env="ntu60",
     )
-    with pytest.raises(MissingModelError, match="--pipelines feature_extraction,zsl_training`"):
+    command = "`kedro run --env ntu60 --to-outputs nearest.devise.random.zsl_model`"
+    with pytest.raises(MissingModelError, match=re.escape(command)):
         files.require()
 
 

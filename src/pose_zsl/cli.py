@@ -22,12 +22,12 @@ functions, since every ``kedro`` invocation imports this module.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import click
@@ -50,7 +50,9 @@ class UsageError(ValueError):
     """A bad command-line argument (exit status 2)."""
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def predict_command() -> click.Command:
+    """The ``predict`` command, built when first used (its defaults come from the inference
+    module, which imports torch: every ``kedro`` call imports this module)."""
     from pose_zsl.grid import HEADS
     from pose_zsl.inference import (
         ADAPT_LAYOUT_CHOICES,
@@ -60,91 +62,88 @@ def _build_parser() -> argparse.ArgumentParser:
         DEFAULT_TOP_K,
     )
 
-    parser = argparse.ArgumentParser(
-        prog="pose-zsl", description="Zero-shot skeleton action recognition."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser(
-        "predict",
-        help="rank free-text action names for skeleton recordings",
-        description=(
-            "Rank candidate action names (any free text, training classes or new ones) for "
-            "each recording. Recordings: NTU .skeleton files, MSR Action3D *_skeleton3D.txt "
-            "files, .npy arrays (one (T, M, V, C) recording or ST-GCN (N, C, T, V, M) arrays) "
-            "or folders of those."
-        ),
-    )
-    predict.add_argument("recordings", nargs="+", help="recording files or folders")
-    predict.add_argument(
-        "--labels",
-        action="append",
-        default=[],
-        help='comma-separated candidate names, e.g. "put on a hat, kick a ball" (repeatable)',
-    )
-    predict.add_argument("--labels-file", type=Path, help="a file with one candidate name per line")
-    predict.add_argument(
-        "--top-k", type=int, default=DEFAULT_TOP_K, help="names per recording (default 5)"
-    )
-    predict.add_argument(
-        "--calibration",
-        default=DEFAULT_CALIBRATION,
-        help=(
-            "constant subtracted from the scores of training (seen) classes: auto (the "
-            "model's, chosen on seen classes by the zsl_training pipeline), off (raw scores) "
-            "or a number (default %(default)s)"
-        ),
-    )
-    predict.add_argument(
-        "--adapt-layout",
-        default=DEFAULT_ADAPT_LAYOUT,
-        choices=ADAPT_LAYOUT_CHOICES,
-        help=(
-            "a recording of another skeleton layout than the model's: auto reads it joint by "
-            "joint as the model's layout when an adapter exists (NTU/Kinect v2 recordings for "
-            "a Kinect v1 model), off skips it (default %(default)s)"
-        ),
-    )
-    predict.add_argument(
-        "--env",
-        default=os.environ.get("KEDRO_ENV"),
-        help=(
-            "the Kedro environment whose models to use (its data root, conf/<env>/globals.yml, "
-            "and its splits; default $KEDRO_ENV, else local)"
-        ),
-    )
     variant = "the trained variant to use"
-    predict.add_argument("--split", help=f"{variant} (default: the environment's first split)")
-    predict.add_argument(
-        "--head", default=DEFAULT_HEAD, choices=HEADS, help=f"{variant} (default %(default)s)"
+    options = [
+        click.Argument(["recordings"], nargs=-1, required=True),
+        click.Option(
+            ["--labels"],
+            multiple=True,
+            help='comma-separated candidate names, e.g. "put on a hat, kick a ball" (repeatable)',
+        ),
+        click.Option(
+            ["--labels-file"],
+            type=click.Path(path_type=Path),
+            help="a file with one candidate name per line",
+        ),
+        click.Option(["--top-k"], type=int, default=DEFAULT_TOP_K, show_default=True,
+                     help="names per recording"),
+        click.Option(
+            ["--calibration"],
+            default=DEFAULT_CALIBRATION,
+            show_default=True,
+            help="constant subtracted from the scores of training (seen) classes: auto (the "
+            "model's, chosen on seen classes by the zsl_training pipeline), off (raw scores) "
+            "or a number",
+        ),
+        click.Option(
+            ["--adapt-layout"],
+            default=DEFAULT_ADAPT_LAYOUT,
+            show_default=True,
+            type=click.Choice(ADAPT_LAYOUT_CHOICES),
+            help="a recording of another skeleton layout than the model's: auto reads it joint "
+            "by joint as the model's layout when an adapter exists (NTU/Kinect v2 recordings "
+            "for a Kinect v1 model), off skips it",
+        ),
+        click.Option(
+            ["--env"],
+            envvar="KEDRO_ENV",
+            help="the Kedro environment whose models to use (its data root, "
+            "conf/<env>/globals.yml, and its splits; default $KEDRO_ENV, else local)",
+        ),
+        click.Option(["--split"], help=f"{variant} (default: the environment's first split)"),
+        click.Option(["--head"], default=DEFAULT_HEAD, show_default=True,
+                     type=click.Choice(HEADS), help=variant),
+        click.Option(
+            ["--embedding"], help=f"{variant} (default: the environment's first learned one)"
+        ),
+        click.Option(
+            ["--model-uri"], help="an MLflow model URI (models:/NAME/VERSION, runs:/RUN/PATH, ...)"
+        ),
+        click.Option(["--run-id"], help="an MLflow run that logged the predictor"),
+        click.Option(
+            ["--model-name"],
+            default="zero_shot_predictor",
+            show_default=True,
+            help="the model's name inside the run (with --run-id)",
+        ),
+        click.Option(
+            ["--tracking-uri"],
+            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the project's "
+            "mlflow.db)",
+        ),
+        click.Option(["--output"], type=click.Path(path_type=Path),
+                     help="write the table to .parquet or .csv"),
+        click.Option(
+            ["--project"],
+            type=click.Path(path_type=Path),
+            help="the Kedro project (default: found from the current folder)",
+        ),
+        click.Option(["--device"], default="cpu", show_default=True, help="cpu, cuda or auto"),
+        click.Option(["--batch-size"], type=int, default=64, show_default=True,
+                     help="recordings per batch"),
+        click.Option(["--no-denoise"], is_flag=True,
+                     help="keep NTU bodies as tracked (no denoising)"),
+        click.Option(["-v", "--verbose"], is_flag=True, help="log progress"),
+    ]  # fmt: skip
+    return click.Command(
+        "predict",
+        callback=lambda **args: run_predict(SimpleNamespace(**args)),
+        params=options,
+        help="Rank candidate action names (any free text, training classes or new ones) for "
+        "each recording. RECORDINGS: NTU .skeleton files, MSR Action3D *_skeleton3D.txt "
+        "files, .npy arrays (one (T, M, V, C) recording or ST-GCN (N, C, T, V, M) arrays) "
+        "or folders of those.",
     )
-    predict.add_argument(
-        "--embedding", help=f"{variant} (default: the environment's first learned embedding)"
-    )
-    source = predict.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model-uri", help="an MLflow model URI (models:/NAME/VERSION, runs:/RUN/PATH, ...)"
-    )
-    source.add_argument("--run-id", help="an MLflow run that logged the predictor")
-    predict.add_argument(
-        "--model-name",
-        default="zero_shot_predictor",
-        help="the model's name inside the run (with --run-id; default zero_shot_predictor)",
-    )
-    predict.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the project's mlflow.db)",
-    )
-    predict.add_argument("--output", type=Path, help="write the table to .parquet or .csv")
-    predict.add_argument(
-        "--project", type=Path, help="the Kedro project (default: found from the current folder)"
-    )
-    predict.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    predict.add_argument("--batch-size", type=int, default=64, help="recordings per batch")
-    predict.add_argument(
-        "--no-denoise", action="store_true", help="keep NTU bodies as tracked (no denoising)"
-    )
-    predict.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    return parser
 
 
 def find_project(start: Path) -> Path | None:
@@ -156,7 +155,7 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
-def _labels(args: argparse.Namespace) -> list[str]:
+def _labels(args: SimpleNamespace) -> list[str]:
     from pose_zsl.inference import check_labels, read_labels_file, split_labels
 
     labels = split_labels(args.labels)
@@ -165,7 +164,7 @@ def _labels(args: argparse.Namespace) -> list[str]:
     return check_labels(labels)
 
 
-def _load_predictor(args: argparse.Namespace, project: Path | None) -> ZeroShotPredictor:
+def _load_predictor(args: SimpleNamespace, project: Path | None) -> ZeroShotPredictor:
     from pose_zsl.inference import ZeroShotPredictor
 
     options = {"device": args.device, "batch_size": args.batch_size}
@@ -255,7 +254,7 @@ def _report_adapted(adapted: pd.DataFrame, model_layout: str) -> None:
         )
 
 
-def predict_command(args: argparse.Namespace) -> int:
+def _predict(args: SimpleNamespace) -> int:
     import pandas as pd
 
     if args.top_k < 1:
@@ -268,6 +267,8 @@ def predict_command(args: argparse.Namespace) -> int:
         calibration = parse_calibration(args.calibration, "--calibration")
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.model_uri and args.run_id:
+        raise UsageError("give --model-uri or --run-id, not both")
     if args.output is not None and args.output.suffix not in OUTPUT_FORMATS:
         raise UsageError(f"--output {args.output}: use a .parquet or .csv file name")
     try:
@@ -304,32 +305,54 @@ def predict_command(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if len(skipped) else EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pose-zsl`` console script; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+def run_predict(args: SimpleNamespace) -> int:
+    """The ``predict`` command's callback: the exit status (bad arguments raise
+    :class:`click.UsageError`, which click reports with the usage line and status 2)."""
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:  # skipped recordings are reported once, by predict_command
+    if not args.verbose:  # skipped recordings are reported once, by _predict
         logging.getLogger("pose_zsl.inference").setLevel(logging.ERROR)
         # model-loading progress bars of huggingface_hub / transformers (read at their import)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        return predict_command(args)
+        return _predict(args)
     except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"pose-zsl: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise click.UsageError(str(error)) from None
     except (OSError, ValueError) as error:
         print(f"pose-zsl: error: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 
-@click.group(name="pose_zsl")
-def cli() -> None:
-    """pose-zsl project commands."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pose-zsl`` console script; returns the exit status."""
+    commands = ProjectCommands(name="pose-zsl", help="Zero-shot skeleton action recognition.")
+    try:
+        status = commands.main(
+            args=None if argv is None else list(argv), prog_name="pose-zsl", standalone_mode=False
+        )
+    except click.UsageError as error:
+        error.show()
+        return EXIT_USAGE
+    except click.Abort:
+        return EXIT_FAILED
+    return EXIT_OK if status is None else int(status)
+
+
+class ProjectCommands(click.Group):
+    """The project's commands; ``predict`` is built only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "predict"})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return predict_command() if name == "predict" else super().get_command(ctx, name)
+
+
+#: Kedro loads ``<package>.cli.cli`` for project commands: ``kedro predict`` is ``pose-zsl
+#: predict``, and ``kedro run`` prints one-line errors (:class:`ShortErrorCommand`).
+cli = ProjectCommands(name="pose_zsl", help="pose-zsl project commands.")
 
 
 #: Set (to anything) to see the traceback of a failed ``kedro run`` instead of one line.
@@ -369,16 +392,6 @@ def _run_command() -> click.Command:
 
 
 cli.add_command(_run_command())
-
-
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-@click.pass_context
-def predict(ctx: click.Context) -> None:
-    """Rank free-text action names for skeleton recordings (= pose-zsl predict; --help)."""
-    ctx.exit(main(["predict", *ctx.args]))
 
 
 if __name__ == "__main__":

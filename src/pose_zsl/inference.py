@@ -90,22 +90,6 @@ ADAPTED_COLUMNS = ("recording", "layout")
 #: candidate action names for that recording.
 REQUEST_COLUMNS = ("recording", "skeleton", "shape", "labels")
 
-#: The Kedro pipelines that produce each model file, in run order.
-PRODUCING_PIPELINES: dict[str, tuple[str, ...]] = {
-    "stgcn": ("stgcn_training", "feature_extraction", "zsl_training"),
-    "head": ("feature_extraction", "zsl_training"),
-    "calibration": ("zsl_training",),
-    "label_embeddings": ("label_embedding",),
-}
-PIPELINE_ORDER = (
-    "ingestion",
-    "split_selection",
-    "label_embedding",
-    "stgcn_training",
-    "feature_extraction",
-    "zsl_training",
-)
-
 _RANDOM_MODEL = re.compile(r"gaussian\(seed=(-?\d+), like=([\w+-]+)\)")
 _SENT2VEC_TOKENISED = " (wiki tokenisation)"
 
@@ -130,6 +114,9 @@ class ModelFiles:
     head: Path
     label_embeddings: Path
     calibration: Path
+    #: the catalog entry of each file and the environment, when the files are the catalog's
+    entries: dict[str, str] | None = field(default=None, compare=False)
+    env: str | None = None
 
     @classmethod
     def for_variant(
@@ -150,15 +137,18 @@ class ModelFiles:
         catalog = config_loader(env, project_dir)["catalog"]
         keys = {"split": split, "head": head, "embedding": embedding}
 
-        def path(entry: str) -> Path:
-            return Path(project_dir) / catalog[entry]["filepath"].format(**keys)
-
-        return cls(
-            stgcn=path("{split}.stgcn_model"),
-            head=path("{split}.{head}.{embedding}.zsl_model"),
-            label_embeddings=path("label_embeddings_{embedding}"),
-            calibration=path("{split}.{head}.{embedding}.calibration"),
-        )
+        entries = {
+            "stgcn": "{split}.stgcn_model",
+            "head": "{split}.{head}.{embedding}.zsl_model",
+            "label_embeddings": "label_embeddings_{embedding}",
+            "calibration": "{split}.{head}.{embedding}.calibration",
+        }
+        paths = {
+            key: Path(project_dir) / catalog[entry]["filepath"].format(**keys)
+            for key, entry in entries.items()
+        }
+        named = {key: entry.format(**keys) for key, entry in entries.items()}
+        return cls(**paths, entries=named, env=env)
 
     def as_dict(self) -> dict[str, Path]:
         return {
@@ -169,19 +159,18 @@ class ModelFiles:
         }
 
     def require(self) -> None:
-        """Raise :class:`MissingModelError` naming every missing file and the pipelines that
-        produce it, as one ``kedro run --pipelines ...`` command."""
+        """Raise :class:`MissingModelError` naming every missing file and the command that
+        makes them (Kedro runs just the nodes those catalog entries need)."""
         missing = {key: path for key, path in self.as_dict().items() if not path.is_file()}
         if not missing:
             return
-        needed = {name for key in missing for name in PRODUCING_PIPELINES[key]}
-        command = ",".join(name for name in PIPELINE_ORDER if name in needed)
         listing = "\n".join(f"  - {key}: {path}" for key, path in missing.items())
+        command = "kedro run" + (f" --env {self.env}" if self.env else "")
+        if self.entries:
+            command += " --to-outputs " + ",".join(self.entries[key] for key in missing)
         raise MissingModelError(
-            f"trained model files are missing:\n{listing}\n"
-            f"run `kedro run --pipelines {command}` in the project first (their inputs come "
-            "from the ingestion, split_selection and label_embedding pipelines; a plain "
-            "`kedro run` runs everything)"
+            f"trained model files are missing:\n{listing}\nrun `{command}` in the project "
+            "first (a plain `kedro run` makes every variant)"
         )
 
 
