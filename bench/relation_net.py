@@ -2,7 +2,7 @@
 
 Both run in this process on the same data, sizes, model initialisation and optimiser:
 
-* vectorised: :func:`pose_zsl.models.heads.train_head` (``relation_net``), which scores all
+* vectorised: :func:`pose_zsl.training.head_trainer.train_head` (``relation_net``), which scores all
   ``(sample, class)`` pairs of an episode in one batched pass;
 * per-class loop (the baseline, as in a straightforward port of the original code): for each
   class, concatenate the episode's features with that class's projected embedding and run the
@@ -41,6 +41,8 @@ from pose_zsl.models.heads import (  # noqa: E402
     build_head,
     l2_normalise,
     relation_mse_loss,
+)
+from pose_zsl.training.head_trainer import (  # noqa: E402
     relation_net_optimizer,
     train_head,
 )
@@ -131,10 +133,15 @@ def vectorised_trainer(
 
     def run(episodes: int) -> None:
         train_head(
-            "relation_net", features, labels, embeddings, np.arange(NUM_CLASSES),
+            "relation_net",
+            features,
+            labels,
+            embeddings,
+            np.arange(NUM_CLASSES),
             seen_class_ids=np.arange(NUM_SEEN),
             config=replace(config, episodes=episodes, log_every=max(episodes, 1)),
-            seed=0, device=device,
+            seed=0,
+            device=device,
         )
         _sync(device)
 
@@ -158,10 +165,16 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds")
     parser.add_argument("--episodes", type=int, default=300, help="vectorised episodes per round")
     parser.add_argument("--loop-episodes", type=int, default=10, help="per-class loop episodes")
-    parser.add_argument("--pair-episodes", type=int, default=1,
-                        help="per-pair loop episodes per round (0 skips this variant)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--pair-episodes",
+        type=int,
+        default=1,
+        help="per-pair loop episodes per round (0 skips this variant)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
         help="torch CPU threads (0: torch default); 1 keeps small kernels steady on a shared host",
     )
     args = parser.parse_args(argv)
@@ -171,7 +184,8 @@ def main(argv: list[str] | None = None) -> float:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(
-        "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        "cuda"
+        if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
         else "cpu"
     )
     config = RelationNetConfig()  # paper settings and widths; only the episode count changes
@@ -184,7 +198,8 @@ def main(argv: list[str] | None = None) -> float:
     )
     variants: dict[str, tuple[Callable[[int], None], int]] = {
         "vectorised": (
-            vectorised_trainer(features, labels, embeddings, config, device), args.episodes
+            vectorised_trainer(features, labels, embeddings, config, device),
+            args.episodes,
         ),
         "per-class loop": (
             loop_trainer(features, labels, embeddings, config, device=device, per_pair=False),

@@ -550,9 +550,10 @@ def test_a_sent2vec_model_travels_with_the_pyfunc(
     """A model whose labels were embedded with a project's Sent2Vec ``.bin`` embeds new names
     after the project (and its ``.bin``) is gone; without the file logging fails, naming it."""
     from pose_zsl.mlflow_model import write_model_files
-    from pose_zsl.models.heads import RelationNetConfig, head_artifact, train_head
+    from pose_zsl.models.heads import RelationNetConfig, head_artifact
     from pose_zsl.skeleton.ntu_tables import action_names
     from pose_zsl.text.embedders import embedding_matrix, label_embedding_table, make_embedder
+    from pose_zsl.training.head_trainer import train_head
 
     require_shared(SENT2VEC_MODEL, "the tiny Sent2Vec model")
     project = tmp_path / "project"

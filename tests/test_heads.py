@@ -25,8 +25,8 @@ from pose_zsl.models.heads import (
     relation_scores_reference,
     save_head,
     score,
-    train_head,
 )
+from pose_zsl.training.head_trainer import train_head
 from pose_zsl.zsl.metrics import zsl_metrics
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_unseen_label_embeddings_are_negatives_only_when_flagged(problem):
 def test_history_progress_callback_and_logging(problem, caplog):
     calls = []
     config = replace(default_config("relation_net", "synthetic"), episodes=20, log_every=10)
-    with caplog.at_level(logging.INFO, logger="pose_zsl.models.heads"):
+    with caplog.at_level(logging.INFO, logger="pose_zsl.training.head_trainer"):
         model, history = train_head(
             "relation_net",
             problem["features"][problem["train"]],

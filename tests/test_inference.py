@@ -81,9 +81,10 @@ def write_model_set(
     raw_dir: Path | None = None,
 ) -> ModelSet:
     """Train ST-GCN -> features -> head on ``seen`` and write the four catalog files."""
-    from pose_zsl.models.heads import RelationNetConfig, head_artifact, train_head
+    from pose_zsl.models.heads import RelationNetConfig, head_artifact
     from pose_zsl.text.embedders import RandomEmbedder, embedding_matrix, label_embedding_table
     from pose_zsl.training.features import extract_features
+    from pose_zsl.training.head_trainer import train_head
     from pose_zsl.training.stgcn_trainer import TrainConfig, stgcn_artifact, train_stgcn
 
     config = TrainConfig(

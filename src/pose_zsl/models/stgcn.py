@@ -381,26 +381,7 @@ class STGCN(nn.Module):
             raise ValueError(
                 f"expected a state_dict mapping of tensors, got {type(state_dict).__name__}"
             )
-        own = self.state_dict()
-        missing = [key for key in own if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in own]
-        mismatched = []
-        for key, value in state_dict.items():
-            if key not in own:
-                continue
-            if not isinstance(value, torch.Tensor):
-                mismatched.append(f"{key}: not a tensor ({type(value).__name__})")
-            elif value.shape != own[key].shape:
-                mismatched.append(
-                    f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}"
-                )
-        problems = []
-        if missing:
-            problems.append(f"missing keys ({len(missing)}): {_preview(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatches ({len(mismatched)}): {_preview(mismatched)}")
+        problems = _key_and_shape_problems(self.state_dict(), state_dict)
         if problems:
             raise ValueError(
                 "incompatible ST-GCN checkpoint for "
@@ -423,6 +404,33 @@ class STGCN(nn.Module):
         self.load_state_dict(dict(state_dict), strict=True)
         if self.channels_last:
             self.set_channels_last(True)
+
+
+def _key_and_shape_problems(
+    own: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor]
+) -> list[str]:
+    """What keeps ``state_dict`` from loading into a model whose own state dict is ``own``:
+    missing and unexpected keys, non-tensors and wrong shapes (empty when it fits)."""
+    missing = [key for key in own if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in own]
+    mismatched = []
+    for key, value in state_dict.items():
+        if key not in own:
+            continue
+        if not isinstance(value, torch.Tensor):
+            mismatched.append(f"{key}: not a tensor ({type(value).__name__})")
+        elif value.shape != own[key].shape:
+            mismatched.append(
+                f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}"
+            )
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {_preview(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatches ({len(mismatched)}): {_preview(mismatched)}")
+    return problems
 
 
 def _preview(items: Sequence[str], limit: int = 8) -> str:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from pose_zsl.skeleton.normalise import NORMALISATIONS
 from pose_zsl.skeleton.store import SequenceStore
 from pose_zsl.training.batching import (
     WINDOW_MODES,
+    EpochSampler,
     SkeletonDataset,
     WindowCollate,
     make_loader,
@@ -178,37 +179,52 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self._coerce_numbers()
         self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs={self.epochs} (must be >= 1)")
-        if self.batch_size < 1:
-            problems.append(f"batch_size={self.batch_size} (must be >= 1)")
-        if self.lr <= 0:
-            problems.append(f"lr={self.lr} (must be > 0)")
-        if self.window < 1 or self.max_bodies < 1:
-            problems.append(f"window={self.window}, max_bodies={self.max_bodies} (must be >= 1)")
-        if self.window_mode not in WINDOW_MODES:
-            problems.append(f"window_mode={self.window_mode!r} (one of {WINDOW_MODES})")
-        if self.normalise not in NORMALISATIONS:
-            problems.append(f"normalise={self.normalise!r} (one of {NORMALISATIONS})")
-        if self.protocol not in PROTOCOLS:
-            problems.append(f"protocol={self.protocol!r} (one of {PROTOCOLS})")
-        if self.val_by not in VAL_GROUPINGS:
-            problems.append(f"val_by={self.val_by!r} (one of {VAL_GROUPINGS})")
-        if not 0.0 <= self.val_fraction < 1.0:
-            problems.append(f"val_fraction={self.val_fraction} (must be in [0, 1))")
-        if self.weight_init not in WEIGHT_INITS:
-            problems.append(f"weight_init={self.weight_init!r} (one of {WEIGHT_INITS})")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            problems.append(f"grad_clip={self.grad_clip} (must be > 0 or None)")
-        if self.cpu_threads is not None and self.cpu_threads < 1:
-            problems.append(f"cpu_threads={self.cpu_threads} (must be >= 1 or None)")
-        if self.width <= 0:
-            problems.append(f"width={self.width} (must be > 0)")
-        if self.distributed_timeout_s <= 0:
-            problems.append(f"distributed_timeout_s={self.distributed_timeout_s} (must be > 0)")
+        problems = [message for bad, message in self._range_checks() if bad]
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+    def _range_checks(self) -> list[tuple[bool, str]]:
+        """(is the setting invalid, what to say about it) for every checked field."""
+        return [
+            (self.epochs < 1, f"epochs={self.epochs} (must be >= 1)"),
+            (self.batch_size < 1, f"batch_size={self.batch_size} (must be >= 1)"),
+            (self.lr <= 0, f"lr={self.lr} (must be > 0)"),
+            (
+                self.window < 1 or self.max_bodies < 1,
+                f"window={self.window}, max_bodies={self.max_bodies} (must be >= 1)",
+            ),
+            (
+                self.window_mode not in WINDOW_MODES,
+                f"window_mode={self.window_mode!r} (one of {WINDOW_MODES})",
+            ),
+            (
+                self.normalise not in NORMALISATIONS,
+                f"normalise={self.normalise!r} (one of {NORMALISATIONS})",
+            ),
+            (self.protocol not in PROTOCOLS, f"protocol={self.protocol!r} (one of {PROTOCOLS})"),
+            (self.val_by not in VAL_GROUPINGS, f"val_by={self.val_by!r} (one of {VAL_GROUPINGS})"),
+            (
+                not 0.0 <= self.val_fraction < 1.0,
+                f"val_fraction={self.val_fraction} (must be in [0, 1))",
+            ),
+            (
+                self.weight_init not in WEIGHT_INITS,
+                f"weight_init={self.weight_init!r} (one of {WEIGHT_INITS})",
+            ),
+            (
+                self.grad_clip is not None and self.grad_clip <= 0,
+                f"grad_clip={self.grad_clip} (must be > 0 or None)",
+            ),
+            (
+                self.cpu_threads is not None and self.cpu_threads < 1,
+                f"cpu_threads={self.cpu_threads} (must be >= 1 or None)",
+            ),
+            (self.width <= 0, f"width={self.width} (must be > 0)"),
+            (
+                self.distributed_timeout_s <= 0,
+                f"distributed_timeout_s={self.distributed_timeout_s} (must be > 0)",
+            ),
+        ]
 
     def _coerce_numbers(self) -> None:
         """Accept numbers written as strings (YAML reads ``1e-4`` without a dot as a string)."""
@@ -756,6 +772,120 @@ def _read_checkpoint(
     return checkpoint
 
 
+@dataclass
+class _TrainingSplit:
+    """The seen-class training samples that passed selection, screening and the leakage guard:
+    ``positions`` are store positions, ``labels`` classifier targets (indices into
+    ``class_ids``), ``train_items``/``val_items`` index both."""
+
+    class_ids: list[int]
+    class_names: list[str]
+    layout: str
+    store: SequenceStore
+    in_channels: int
+    positions: np.ndarray
+    labels: np.ndarray
+    train_items: np.ndarray
+    val_items: np.ndarray
+    skipped: pd.DataFrame
+
+    def ids(self, items: np.ndarray) -> list[str]:
+        return [self.store.ids[p] for p in self.positions[items]]
+
+    def dataset(self, items: np.ndarray, seed: int) -> SkeletonDataset:
+        return SkeletonDataset(self.store, self.positions[items], self.labels[items], seed)
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint must have been trained on to be resumed by this run."""
+        return {
+            "class_ids": self.class_ids,
+            "layout": self.layout,
+            "train_samples": _fingerprint(
+                self.store, self.positions[self.train_items], self.labels[self.train_items]
+            ),
+            "val_samples": _fingerprint(
+                self.store, self.positions[self.val_items], self.labels[self.val_items]
+            ),
+        }
+
+    def model_kwargs(self, config: TrainConfig) -> dict[str, Any]:
+        return {
+            "in_channels": self.in_channels,
+            "num_classes": len(self.class_ids),
+            "layout": self.layout,
+            "partition": config.partition,
+            "edge_importance": config.edge_importance,
+            "dropout": config.dropout,
+            "width_multiplier": config.width,
+            "reference_exact_graph": config.reference_exact_graph,
+        }
+
+
+@dataclass
+class _RunSetup:
+    """What every stage of one run reads: settings, process group, precision, paths."""
+
+    config: TrainConfig
+    ctx: DistContext
+    progress: logging.Logger | logging.LoggerAdapter  # rank 0 logs, the others stay quiet
+    dtype: torch.dtype | None
+    model_kwargs: dict[str, Any]
+    identity: dict[str, Any]
+    checkpoint_path: Path | None
+    sync_batchnorm: bool
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+
+@dataclass
+class _Loaders:
+    train: torch.utils.data.DataLoader
+    sampler: EpochSampler  # the training loader's; set_epoch before every epoch
+    val: torch.utils.data.DataLoader
+    num_train: int
+    num_val: int
+
+
+@dataclass
+class _Runners:
+    """The modules an epoch calls, and the model's own NaN-check setting to restore at the end."""
+
+    train: nn.Module  # DDP-wrapped in distributed runs, compiled when asked
+    evaluate: nn.Module  # each rank's own shard, outside DDP (no collective per batch)
+    check_finite: bool | None
+
+
+@dataclass
+class _TrainState:
+    """What resuming restores and every epoch updates; ``saved_epoch`` is the last epoch whose
+    checkpoint is on disk."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_acc: float = -math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch: int = 0
+    saved_epoch: int | None = None
+
+    def record(self, epoch: int, row: dict[str, float], model: nn.Module) -> None:
+        """Append the epoch's history row; keep its weights if it is the best so far."""
+        self.history.append(row)
+        val_acc = row["val_acc"]
+        # No validation set: the latest epoch is the selected one.
+        if math.isnan(val_acc) or val_acc > self.best_val_acc:
+            self.best_epoch, self.best_val_acc = epoch, val_acc
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class _EpochFit(NamedTuple):
+    train_loss: float
+    train_acc: float
+    lr: float
+    samples_per_s: float
+
+
 def train_stgcn(
     samples: pd.DataFrame,
     sequences: pa.Table,
@@ -801,6 +931,38 @@ def train_stgcn(
             or a rank stopped because another rank died or hung (after
             ``config.distributed_timeout_s``); the last checkpoint stays intact.
     """
+    split = _select_training_split(samples, sequences, seen_class_ids, config, layout, progress)
+    setup = _set_up_run(split, config, checkpoint_dir, progress)
+    loaders = _make_loaders(split, setup)
+    with _cpu_run_settings(setup.device.type == "cpu", config.cpu_threads):
+        model, optimizer = _build_model_and_optimizer(setup)
+        state = _resume_or_start(setup, model, optimizer, fresh)
+        runners = _prepare_runners(setup, model)
+        _log_start(setup, split, loaders)
+        _run_epochs(setup, model, optimizer, runners, loaders, state, on_epoch_end)
+    model = _final_model(setup, model, state, runners.check_finite)
+    result = _training_result(split, setup, loaders, state)
+    setup.progress.info(
+        "ST-GCN training done: best epoch %d (seen-class val acc %.3f)",
+        state.best_epoch + 1,
+        state.best_val_acc,
+    )
+    return model, result
+
+
+# stage 1: the training split and its leakage guard
+
+
+def _select_training_split(
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    seen_class_ids: Sequence[int],
+    config: TrainConfig,
+    layout: str | None,
+    progress: logging.Logger | logging.LoggerAdapter,
+) -> _TrainingSplit:
+    """The seen classes' samples of the protocol's training split, screened, labelled, held
+    out for validation and checked by the leakage guard against a snapshot of ``samples``."""
     class_ids = _validate_class_ids(seen_class_ids)
     protocol = config.protocol
     for column in ("sample_id", "action_id", protocol):
@@ -822,6 +984,29 @@ def train_stgcn(
     )
     in_channels = store.shape(int(selected[0]))[3]
     positions = screened.kept
+    labels = _seen_labels(store, rows, positions, class_ids)
+    train_items, val_items = _hold_out(samples, store, positions, labels, config)
+    split = _TrainingSplit(
+        class_ids=class_ids,
+        class_names=_class_names(samples, class_ids),
+        layout=layout,
+        store=store,
+        in_channels=in_channels,
+        positions=positions,
+        labels=labels,
+        train_items=train_items,
+        val_items=val_items,
+        skipped=screened.skipped,
+    )
+    _guard_split(split, truth, protocol)
+    _warn_about_split(split, config, progress)
+    return split
+
+
+def _seen_labels(
+    store: SequenceStore, rows: pd.DataFrame, positions: np.ndarray, class_ids: list[int]
+) -> np.ndarray:
+    """Classifier targets of the kept sequences; a selected row of an unseen class raises."""
     action_by_id = dict(zip(rows["sample_id"], rows["action_id"].astype(int), strict=True))
     label_of = {action: j for j, action in enumerate(class_ids)}
     labels = np.array(
@@ -833,30 +1018,53 @@ def train_stgcn(
             f"leakage guard: selected sample {bad!r} (action {action_by_id[bad]}) is not a seen "
             f"class {class_ids}"
         )
+    return labels
+
+
+def _hold_out(
+    samples: pd.DataFrame,
+    store: SequenceStore,
+    positions: np.ndarray,
+    labels: np.ndarray,
+    config: TrainConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) item indices: whole performers or a share of every class, as configured."""
     if config.val_by == "performer":
         performer_of = dict(zip(samples["sample_id"], samples["performer"], strict=True))
         performers = np.array([performer_of[store.ids[p]] for p in positions])
-        train_items, val_items = performer_holdout(
-            labels, performers, config.val_fraction, config.seed
+        return performer_holdout(labels, performers, config.val_fraction, config.seed)
+    return stratified_holdout(labels, config.val_fraction, config.seed)
+
+
+def _guard_split(split: _TrainingSplit, truth: pd.DataFrame, protocol: str) -> None:
+    """The leakage guard on the exact sample ids and labels the loaders will read."""
+    train_ids, val_ids = split.ids(split.train_items), split.ids(split.val_items)
+    for role, ids, items in (
+        ("training", train_ids, split.train_items),
+        ("validation", val_ids, split.val_items),
+    ):
+        assert_seen_only(
+            truth, ids, split.labels[items], split.class_ids, protocol=protocol, role=role
         )
-    else:
-        train_items, val_items = stratified_holdout(labels, config.val_fraction, config.seed)
-    train_ids = [store.ids[p] for p in positions[train_items]]
-    val_ids = [store.ids[p] for p in positions[val_items]]
-    assert_seen_only(
-        truth, train_ids, labels[train_items], class_ids, protocol=protocol, role="training"
-    )
-    assert_seen_only(
-        truth, val_ids, labels[val_items], class_ids, protocol=protocol, role="validation"
-    )
     if set(train_ids) & set(val_ids):
         raise ValueError("leakage guard: training and validation samples overlap")
-    missing_classes = sorted(set(class_ids) - {class_ids[j] for j in labels[train_items]})
+
+
+def _warn_about_split(
+    split: _TrainingSplit,
+    config: TrainConfig,
+    progress: logging.Logger | logging.LoggerAdapter,
+) -> None:
+    class_ids = split.class_ids
+    trained = {class_ids[j] for j in split.labels[split.train_items]}
+    missing_classes = sorted(set(class_ids) - trained)
     if missing_classes:
         progress.warning("seen classes without any training sample: %s", missing_classes)
-    if len(val_items) == 0 and config.val_fraction > 0:
+    if len(split.val_items) == 0 and config.val_fraction > 0:
         progress.warning("no validation samples could be held out; keeping the last epoch")
 
+
+def _class_names(samples: pd.DataFrame, class_ids: list[int]) -> list[str]:
     names = (
         samples.dropna(subset=["action_id", "action_name"])
         .drop_duplicates("action_id")
@@ -864,45 +1072,57 @@ def train_stgcn(
         if "action_name" in samples
         else pd.Series(dtype="string")
     )
-    class_names = [str(names.get(c, f"action_{c}")) for c in class_ids]
+    return [str(names.get(c, f"action_{c}")) for c in class_ids]
 
+
+# stage 2: the processes, the loaders, the model
+
+
+def _set_up_run(
+    split: _TrainingSplit,
+    config: TrainConfig,
+    checkpoint_dir: str | Path | None,
+    progress: logging.Logger | logging.LoggerAdapter,
+) -> _RunSetup:
+    """Join the other ranks (when launched by torchrun), pick the precision, and check that
+    every rank trains the same samples with the same settings."""
     # Checked before any rank waits for the others, so a bad launch fails at once everywhere.
-    _check_world_size(launch_world_size(), config, len(train_items))
+    _check_world_size(launch_world_size(), config, len(split.train_items))
     ctx = setup_distributed(resolve_device(config.device), config.distributed_timeout_s)
-    device = ctx.device
     progress = rank_logger(progress, ctx)
-    dtype = resolve_precision(config.precision, device)
-    configure_backend(device)
-    model_kwargs: dict[str, Any] = {
-        "in_channels": in_channels,
-        "num_classes": len(class_ids),
-        "layout": layout,
-        "partition": config.partition,
-        "edge_importance": config.edge_importance,
-        "dropout": config.dropout,
-        "width_multiplier": config.width,
-        "reference_exact_graph": config.reference_exact_graph,
-    }
-    identity = {
-        "class_ids": class_ids,
-        "layout": layout,
-        "train_samples": _fingerprint(store, positions[train_items], labels[train_items]),
-        "val_samples": _fingerprint(store, positions[val_items], labels[val_items]),
-    }
+    dtype = resolve_precision(config.precision, ctx.device)
+    configure_backend(ctx.device)
+    model_kwargs = split.model_kwargs(config)
+    identity = split.identity()
     learning_settings = {k: v for k, v in config.to_dict().items() if k not in RUN_ONLY_FIELDS}
     ctx.check_same((identity, learning_settings), "the training samples and settings")
+    checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else config.checkpoint_dir
+    return _RunSetup(
+        config=config,
+        ctx=ctx,
+        progress=progress,
+        dtype=dtype,
+        model_kwargs=model_kwargs,
+        identity=identity,
+        checkpoint_path=Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
+        sync_batchnorm=_use_sync_batchnorm(config, ctx),
+    )
 
-    pin = device.type == "cuda"
+
+def _make_loaders(split: _TrainingSplit, setup: _RunSetup) -> _Loaders:
+    """This rank's shard of the training (shuffled, augmented) and validation windows."""
+    config, ctx = setup.config, setup.ctx
+    pin = setup.device.type == "cuda"
     shard = {"rank": ctx.rank, "world_size": ctx.world_size}
-    train_set = SkeletonDataset(store, positions[train_items], labels[train_items], config.seed)
-    val_set = SkeletonDataset(store, positions[val_items], labels[val_items], config.seed)
+    train_set = split.dataset(split.train_items, config.seed)
+    val_set = split.dataset(split.val_items, config.seed)
     windows = functools.partial(
         WindowCollate,
         config.window,
         config.max_bodies,
         config.window_mode,
         normalise=config.normalise,
-        layout=layout,
+        layout=split.layout,
     )
     train_loader, train_sampler = make_loader(
         train_set,
@@ -926,239 +1146,311 @@ def train_stgcn(
         remainder="uneven",
         **shard,
     )
+    return _Loaders(train_loader, train_sampler, val_loader, len(train_set), len(val_set))
 
-    checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else config.checkpoint_dir
-    checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    sync_batchnorm = _use_sync_batchnorm(config, ctx)
 
-    with _cpu_run_settings(device.type == "cpu", config.cpu_threads):
-        torch.manual_seed(config.seed)
-        model = build_stgcn(model_kwargs)
-        if config.weight_init == "reference":
-            _reference_init(model)
-        if sync_batchnorm:
-            model = convert_sync_batchnorm(model, device)
-        model.to(device)
-        if config.channels_last:
-            model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            nesterov=config.nesterov,
-            weight_decay=config.weight_decay,
+def _build_model_and_optimizer(setup: _RunSetup) -> tuple[nn.Module, torch.optim.SGD]:
+    """The seeded ST-GCN on the training device and its SGD optimizer."""
+    config, device = setup.config, setup.device
+    torch.manual_seed(config.seed)
+    model = build_stgcn(setup.model_kwargs)
+    if config.weight_init == "reference":
+        _reference_init(model)
+    if setup.sync_batchnorm:
+        model = convert_sync_batchnorm(model, device)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+    return model, optimizer
+
+
+# stage 3: resume or start
+
+
+def _resume_or_start(
+    setup: _RunSetup, model: nn.Module, optimizer: torch.optim.Optimizer, fresh: bool
+) -> _TrainState:
+    """Load the checkpoint's weights, optimizer, history and RNG state into this run, or start
+    at epoch 0 when there is none (or ``fresh``)."""
+    config, ctx, path = setup.config, setup.ctx, setup.checkpoint_path
+    # Rank 0 reads the checkpoint and sends it to the others: no shared file system needed,
+    # and every rank resumes from the same epoch.
+    checkpoint = ctx.run_on_main(
+        lambda: None if fresh else _read_checkpoint(path, config, setup.identity),
+        f"read the checkpoint {path}",
+    )
+    if checkpoint is None:
+        return _TrainState()
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise CheckpointError(
+            f"{path}: checkpoint weights do not fit the model ({error}); "
+            "delete it or rerun with fresh=True"
+        ) from error
+    start_epoch = int(checkpoint["epoch"]) + 1
+    state = _TrainState(
+        history=[dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in checkpoint["history"]],
+        best_epoch=int(checkpoint["best_epoch"]),
+        best_val_acc=float(checkpoint["best_val_acc"]),
+        best_state=checkpoint["best_state"],
+        start_epoch=start_epoch,
+        saved_epoch=start_epoch - 1,
+    )
+    if not ctx.active:  # ranks reseed per epoch instead (rank_seed)
+        _set_rng_state(checkpoint["rng"])
+    setup.progress.info(
+        "resuming ST-GCN training from %s after epoch %d/%d", path, start_epoch, config.epochs
+    )
+    return state
+
+
+def _prepare_runners(setup: _RunSetup, model: nn.Module) -> _Runners:
+    # The batches come from screened sequences, so the model's own per-batch NaN check
+    # (a host sync on GPU every step) is redundant here; it is restored before returning.
+    check_finite = getattr(model, "check_finite", None)
+    if check_finite is not None:
+        model.check_finite = False
+    trainer = wrap_ddp(model, setup.ctx)
+    runner: nn.Module = torch.compile(trainer) if setup.config.compile else trainer
+    # Evaluation runs on each rank's own shard, outside DDP (no collective per batch).
+    evaluator = runner
+    if setup.ctx.active:
+        evaluator = torch.compile(model) if setup.config.compile else model
+    return _Runners(train=runner, evaluate=evaluator, check_finite=check_finite)
+
+
+def _log_start(setup: _RunSetup, split: _TrainingSplit, loaders: _Loaders) -> None:
+    config, ctx, dtype = setup.config, setup.ctx, setup.dtype
+    setup.progress.info(
+        "training ST-GCN on %d seen classes: %d train / %d validation samples (%s split), "
+        "device %s, precision %s, window %d (%s)",
+        len(split.class_ids),
+        loaders.num_train,
+        loaders.num_val,
+        config.protocol,
+        setup.device,
+        "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+        config.window,
+        config.window_mode,
+    )
+    if ctx.active:
+        setup.progress.info(
+            "distributed over %d processes (%s): global batch %d = %d per process, "
+            "synchronised batch norm %s",
+            ctx.world_size,
+            ctx.backend,
+            config.batch_size,
+            config.batch_size // ctx.world_size,
+            "on" if setup.sync_batchnorm else "off",
         )
-        history: list[dict[str, float]] = []
-        best_epoch, best_val_acc = -1, -math.inf
-        best_state: dict[str, torch.Tensor] | None = None
-        start_epoch = 0
 
-        # Rank 0 reads the checkpoint and sends it to the others: no shared file system needed,
-        # and every rank resumes from the same epoch.
-        checkpoint = ctx.run_on_main(
-            lambda: None if fresh else _read_checkpoint(checkpoint_path, config, identity),
-            f"read the checkpoint {checkpoint_path}",
+
+# stage 4: the epochs (train, validate, checkpoint)
+
+
+def _run_epochs(
+    setup: _RunSetup,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    runners: _Runners,
+    loaders: _Loaders,
+    state: _TrainState,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None,
+) -> None:
+    """Epochs ``state.start_epoch .. config.epochs - 1``; in a distributed run a rank's
+    RuntimeError is restated with what is safe on disk (:func:`_failure_in_epoch`)."""
+    config = setup.config
+    epoch = state.start_epoch
+    try:
+        for epoch in range(state.start_epoch, config.epochs):
+            started = time.perf_counter()
+            fit = _train_one_epoch(setup, model, optimizer, runners.train, loaders, epoch, started)
+            val_acc = _validate(setup, runners.evaluate, loaders)
+            row = {
+                "epoch": float(epoch),
+                "train_loss": fit.train_loss,
+                "train_acc": fit.train_acc,
+                "val_acc": val_acc,
+                "lr": fit.lr,
+                "samples_per_s": fit.samples_per_s,
+                "seconds": time.perf_counter() - started,
+            }
+            state.record(epoch, row, model)
+            _write_checkpoint(setup, model, optimizer, state, epoch)
+            _log_epoch(setup, epoch, row)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+    except RuntimeError as error:
+        if not setup.ctx.active or isinstance(error, DistributedError):
+            raise
+        raise _failure_in_epoch(
+            error, setup.ctx, epoch, setup.checkpoint_path, state.saved_epoch
+        ) from error
+
+
+def _train_one_epoch(
+    setup: _RunSetup,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    runner: nn.Module,
+    loaders: _Loaders,
+    epoch: int,
+    started: float,
+) -> _EpochFit:
+    """One pass over this rank's training shard; loss and accuracy summed over the ranks."""
+    config, ctx, device = setup.config, setup.ctx, setup.device
+    lr = config.lr_at(epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loaders.sampler.set_epoch(epoch)
+    if ctx.active:
+        torch.manual_seed(rank_seed(config.seed, epoch, ctx.rank))
+    model.train()
+    # loss sum, correct, items: summed over the ranks after the epoch
+    totals = torch.zeros(3, dtype=torch.float64, device=device)
+    batches = tqdm(
+        loaders.train,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        leave=False,
+        disable=None if ctx.is_main else True,
+    )
+    for batch in batches:
+        x = batch.x.to(device, non_blocking=True)
+        y = batch.y.to(device, non_blocking=True)
+        with autocast(device, setup.dtype):
+            logits = runner(x)
+        # Each rank's mean over its equal share; DDP averages the gradients, which gives the
+        # gradient of the global batch's mean loss.
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        totals[0] += loss.detach().double() * len(y)
+        totals[1] += (logits.detach().argmax(dim=1) == y).sum()
+        totals[2] += len(y)
+    loss_sum, correct, seen = ctx.all_reduce_sum(totals).tolist()
+    train_loss = loss_sum / seen
+    train_seconds = time.perf_counter() - started
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"ST-GCN training loss became {train_loss} in epoch {epoch + 1}; "
+            f"lower lr ({lr}) or set grad_clip"
         )
-        if checkpoint is not None:
-            try:
-                model.load_state_dict(checkpoint["model"])
-                optimizer.load_state_dict(checkpoint["optimizer"])
-            except (RuntimeError, ValueError, KeyError) as error:
-                raise CheckpointError(
-                    f"{checkpoint_path}: checkpoint weights do not fit the model ({error}); "
-                    "delete it or rerun with fresh=True"
-                ) from error
-            history = [
-                dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in checkpoint["history"]
-            ]
-            best_epoch = int(checkpoint["best_epoch"])
-            best_val_acc = float(checkpoint["best_val_acc"])
-            best_state = checkpoint["best_state"]
-            start_epoch = int(checkpoint["epoch"]) + 1
-            if not ctx.active:  # ranks reseed per epoch instead (rank_seed)
-                _set_rng_state(checkpoint["rng"])
-            progress.info(
-                "resuming ST-GCN training from %s after epoch %d/%d",
-                checkpoint_path,
-                start_epoch,
-                config.epochs,
-            )
+    if not setup.sync_batchnorm:
+        average_buffers(model, ctx)
+    return _EpochFit(train_loss, correct / seen, lr, seen / train_seconds)
 
-        # The batches come from screened sequences, so the model's own per-batch NaN check
-        # (a host sync on GPU every step) is redundant here; it is restored before returning.
-        check_finite = getattr(model, "check_finite", None)
-        if check_finite is not None:
-            model.check_finite = False
-        trainer = wrap_ddp(model, ctx)
-        runner: nn.Module = torch.compile(trainer) if config.compile else trainer
-        # Evaluation runs on each rank's own shard, outside DDP (no collective per batch).
-        evaluator = runner
-        if ctx.active:
-            evaluator = torch.compile(model) if config.compile else model
-        progress.info(
-            "training ST-GCN on %d seen classes: %d train / %d validation samples (%s split), "
-            "device %s, precision %s, window %d (%s)",
-            len(class_ids),
-            len(train_set),
-            len(val_set),
-            protocol,
-            device,
-            "fp32" if dtype is None else str(dtype).removeprefix("torch."),
-            config.window,
-            config.window_mode,
-        )
-        if ctx.active:
-            progress.info(
-                "distributed over %d processes (%s): global batch %d = %d per process, "
-                "synchronised batch norm %s",
-                ctx.world_size,
-                ctx.backend,
-                config.batch_size,
-                config.batch_size // ctx.world_size,
-                "on" if sync_batchnorm else "off",
-            )
-        saved_epoch = start_epoch - 1 if checkpoint is not None else None
-        epoch = start_epoch
-        try:
-            for epoch in range(start_epoch, config.epochs):
-                started = time.perf_counter()
-                lr = config.lr_at(epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                train_sampler.set_epoch(epoch)
-                if ctx.active:
-                    torch.manual_seed(rank_seed(config.seed, epoch, ctx.rank))
-                model.train()
-                # loss sum, correct, items: summed over the ranks after the epoch
-                totals = torch.zeros(3, dtype=torch.float64, device=device)
-                batches = tqdm(
-                    train_loader,
-                    desc=f"epoch {epoch + 1}/{config.epochs}",
-                    leave=False,
-                    disable=None if ctx.is_main else True,
-                )
-                for batch in batches:
-                    x = batch.x.to(device, non_blocking=True)
-                    y = batch.y.to(device, non_blocking=True)
-                    with autocast(device, dtype):
-                        logits = runner(x)
-                    # Each rank's mean over its equal share; DDP averages the gradients, which
-                    # gives the gradient of the global batch's mean loss.
-                    loss = F.cross_entropy(logits.float(), y)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    totals[0] += loss.detach().double() * len(y)
-                    totals[1] += (logits.detach().argmax(dim=1) == y).sum()
-                    totals[2] += len(y)
-                loss_sum, correct, seen = ctx.all_reduce_sum(totals).tolist()
-                train_loss = loss_sum / seen
-                train_seconds = time.perf_counter() - started
-                if not math.isfinite(train_loss):
-                    raise FloatingPointError(
-                        f"ST-GCN training loss became {train_loss} in epoch {epoch + 1}; "
-                        f"lower lr ({lr}) or set grad_clip"
-                    )
-                if not sync_batchnorm:
-                    average_buffers(model, ctx)
-                val_acc = (
-                    _evaluate(evaluator, val_loader, device, dtype, ctx)
-                    if len(val_set)
-                    else math.nan
-                )
-                row = {
-                    "epoch": float(epoch),
-                    "train_loss": train_loss,
-                    "train_acc": correct / seen,
-                    "val_acc": val_acc,
-                    "lr": lr,
-                    "samples_per_s": seen / train_seconds,
-                    "seconds": time.perf_counter() - started,
-                }
-                history.append(row)
-                # No validation set: the latest epoch is the selected one.
-                if math.isnan(val_acc) or val_acc > best_val_acc:
-                    best_epoch, best_val_acc = epoch, val_acc
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if checkpoint_path is not None:
-                    payload = {
-                        "format": CHECKPOINT_FORMAT,
-                        "version": FORMAT_VERSION,
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": {
-                            "milestones": list(config.lr_milestones),
-                            "gamma": config.lr_gamma,
-                            "last_epoch": epoch,
-                        },
-                        "history": [[r[c] for c in HISTORY_COLUMNS] for r in history],
-                        "best_epoch": best_epoch,
-                        "best_val_acc": best_val_acc,
-                        "best_state": best_state,
-                        "rng": _rng_state(),
-                        "config": config.to_dict(),
-                        "identity": identity,
-                        "model_kwargs": model_kwargs,
-                        "world_size": ctx.world_size,
-                    }
-                    ctx.run_on_main(
-                        functools.partial(atomic_torch_save, payload, checkpoint_path),
-                        f"write the checkpoint {checkpoint_path}",
-                    )
-                    saved_epoch = epoch
-                progress.info(
-                    "epoch %d/%d: loss %.4f, train acc %.3f, seen-class val acc %.3f, lr %.3g, "
-                    "%.1f samples/s, %.1f s",
-                    epoch + 1,
-                    config.epochs,
-                    train_loss,
-                    row["train_acc"],
-                    val_acc,
-                    lr,
-                    row["samples_per_s"],
-                    row["seconds"],
-                )
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, row)
-        except RuntimeError as error:
-            if not ctx.active or isinstance(error, DistributedError):
-                raise
-            raise _failure_in_epoch(error, ctx, epoch, checkpoint_path, saved_epoch) from error
 
-    if sync_batchnorm:
+def _validate(setup: _RunSetup, evaluator: nn.Module, loaders: _Loaders) -> float:
+    """Seen-class validation accuracy over all ranks; NaN without a validation set."""
+    if not loaders.num_val:
+        return math.nan
+    return _evaluate(evaluator, loaders.val, setup.device, setup.dtype, setup.ctx)
+
+
+def _write_checkpoint(
+    setup: _RunSetup,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: _TrainState,
+    epoch: int,
+) -> None:
+    """``last.pt`` after ``epoch`` (rank 0 writes, atomically); nothing without a directory."""
+    path = setup.checkpoint_path
+    if path is None:
+        return
+    config = setup.config
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": FORMAT_VERSION,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": {
+            "milestones": list(config.lr_milestones),
+            "gamma": config.lr_gamma,
+            "last_epoch": epoch,
+        },
+        "history": [[r[c] for c in HISTORY_COLUMNS] for r in state.history],
+        "best_epoch": state.best_epoch,
+        "best_val_acc": state.best_val_acc,
+        "best_state": state.best_state,
+        "rng": _rng_state(),
+        "config": config.to_dict(),
+        "identity": setup.identity,
+        "model_kwargs": setup.model_kwargs,
+        "world_size": setup.ctx.world_size,
+    }
+    setup.ctx.run_on_main(
+        functools.partial(atomic_torch_save, payload, path), f"write the checkpoint {path}"
+    )
+    state.saved_epoch = epoch
+
+
+def _log_epoch(setup: _RunSetup, epoch: int, row: dict[str, float]) -> None:
+    setup.progress.info(
+        "epoch %d/%d: loss %.4f, train acc %.3f, seen-class val acc %.3f, lr %.3g, "
+        "%.1f samples/s, %.1f s",
+        epoch + 1,
+        setup.config.epochs,
+        row["train_loss"],
+        row["train_acc"],
+        row["val_acc"],
+        row["lr"],
+        row["samples_per_s"],
+        row["seconds"],
+    )
+
+
+# stage 5: the model and result handed back
+
+
+def _final_model(
+    setup: _RunSetup, model: nn.Module, state: _TrainState, check_finite: bool | None
+) -> nn.Module:
+    """The model with the best epoch's weights, in eval mode on the training device."""
+    if setup.sync_batchnorm:
         # Hand back a plain ST-GCN (ordinary BatchNorm layers; same state dict keys).
-        model = build_stgcn(model_kwargs).to(device)
-        if config.channels_last:
+        model = build_stgcn(setup.model_kwargs).to(setup.device)
+        if setup.config.channels_last:
             model.to(memory_format=torch.channels_last)
     elif check_finite is not None:
         model.check_finite = check_finite
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
     model.eval()
-    frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    return model
+
+
+def _training_result(
+    split: _TrainingSplit, setup: _RunSetup, loaders: _Loaders, state: _TrainState
+) -> TrainingResult:
+    frame = pd.DataFrame(state.history, columns=list(HISTORY_COLUMNS))
     frame["epoch"] = frame["epoch"].astype("int64")
-    result = TrainingResult(
+    return TrainingResult(
         history=frame,
-        best_epoch=best_epoch,
-        best_val_acc=best_val_acc,
-        class_ids=class_ids,
-        class_names=class_names,
-        model_kwargs=model_kwargs,
-        config=config.to_dict(),
-        layout=layout,
-        num_train=len(train_set),
-        num_val=len(val_set),
-        skipped=screened.skipped,
+        best_epoch=state.best_epoch,
+        best_val_acc=state.best_val_acc,
+        class_ids=split.class_ids,
+        class_names=split.class_names,
+        model_kwargs=setup.model_kwargs,
+        config=setup.config.to_dict(),
+        layout=split.layout,
+        num_train=loaders.num_train,
+        num_val=loaders.num_val,
+        skipped=split.skipped,
     )
-    progress.info(
-        "ST-GCN training done: best epoch %d (seen-class val acc %.3f)",
-        best_epoch + 1,
-        best_val_acc,
-    )
-    return model, result
 
 
 # ---------------------------------------------------------------------------------------------

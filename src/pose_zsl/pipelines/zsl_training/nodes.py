@@ -77,7 +77,8 @@ def _train(
     seen: list[int],
     params: dict[str, Any],
 ) -> tuple[Any, pd.DataFrame]:
-    from pose_zsl.models.heads import head_config_from_params, train_head
+    from pose_zsl.models.heads import head_config_from_params
+    from pose_zsl.training.head_trainer import train_head
 
     train = seen_training_rows(features, seen)
     vectors, class_ids = class_embeddings(label_embeddings)
