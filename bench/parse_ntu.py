@@ -2,9 +2,8 @@
 
 Both read the same files, every field of every line:
 
-* ours: :func:`pose_zsl.skeleton.ntu.read_skeleton` (whole-file read, then one compiled pass
-  over the bytes when numba is installed, else a header walk and one C++ CSV call for all joint
-  lines; arrays out). The script prints which fast path ran;
+* ours: :func:`pose_zsl.skeleton.ntu.read_skeleton` (whole-file read, then one pass of a
+  compiled numba kernel over the bytes; arrays out);
 * baseline: the reader of the original ST-GCN tools (``tools/utils/ntu_read_skeleton.py``),
   written out below: a ``readline`` loop, ``float()`` per token and a dict per body and joint.
 
@@ -30,7 +29,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from pose_zsl.skeleton import ntu  # noqa: E402
 from pose_zsl.skeleton.ntu import read_skeleton  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_samples"
@@ -62,9 +60,7 @@ def baseline_read_skeleton(file: str | Path) -> dict:
                         "orientationX", "orientationY", "orientationZ", "trackingState",
                     ]  # fmt: skip
                     values = f.readline().split()
-                    joint_info = {
-                        k: float(v) for k, v in zip(joint_info_key, values, strict=False)
-                    }
+                    joint_info = {k: float(v) for k, v in zip(joint_info_key, values, strict=False)}
                     body_info["jointInfo"].append(joint_info)
                 frame_info["bodyInfo"].append(body_info)
             skeleton_sequence["frameInfo"].append(frame_info)
@@ -118,8 +114,6 @@ def main() -> None:
         raise SystemExit(f"no .skeleton files in {args.dir}")
     megabytes = sum(path.stat().st_size for path in files) / 1e6
     print(f"{len(files)} files, {megabytes:.1f} MB in {args.dir}")
-    kernel = "numba kernel" if ntu._compiled_parser() is not None else "Arrow CSV (numba absent)"
-    print(f"our fast path: {kernel}")
     check_equal(files)
     print("both readers give equal x y z (and all 12 joint fields) on every file")
 

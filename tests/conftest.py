@@ -84,21 +84,6 @@ def skeleton_small():
     )
 
 
-@_skeleton_pytest.fixture(params=["arrow", "compiled"])
-def skeleton_parser(request, monkeypatch) -> str:
-    """Run a test once per fast NTU parser: Arrow, and the numba kernel (skipped without numba).
-    The line-by-line parser behind both is the same."""
-    from pose_zsl.skeleton import ntu
-
-    if request.param == "arrow":
-        monkeypatch.setattr(ntu, "_compiled_scan", None)
-    else:
-        monkeypatch.setattr(ntu, "_compiled_scan", ntu._UNSET)
-        if ntu._compiled_parser() is None:
-            _skeleton_pytest.skip("numba is not installed (or POSE_ZSL_NTU_PARSER=arrow)")
-    return request.param
-
-
 # --- tiny tracked project: the real default pipeline on tiny data (owner: tracking) -----------
 import contextlib as _tiny_contextlib  # noqa: E402 (each owner's section has its imports)
 import dataclasses as _tiny_dataclasses  # noqa: E402

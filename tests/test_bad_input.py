@@ -57,33 +57,51 @@ def _non_utf8(lines: list[str]) -> bytes:
 CASES: dict[str, tuple[Callable[[list[str]], bytes], int, str]] = {
     "truncated_mid_joints": (lambda ls: _join(ls[:70]), 71, "file ends after line 70"),
     "truncated_mid_line": (
-        lambda ls: _join([*ls[:45], ls[45][:12]]), 46, "expected 12 joint values, got 2"
+        lambda ls: _join([*ls[:45], ls[45][:12]]),
+        46,
+        "expected 12 joint values, got 2",
     ),
     "wrong_joint_count": (
-        lambda ls: _join(_replace(ls, 32, "24")), 32, "expected 25 joints, got 24"
+        lambda ls: _join(_replace(ls, 32, "24")),
+        32,
+        "expected 25 joints, got 24",
     ),
     "missing_joint_line": (
-        lambda ls: _join(ls[:40] + ls[41:]), 57, "expected 12 joint values, got 10"
+        lambda ls: _join(ls[:40] + ls[41:]),
+        57,
+        "expected 12 joint values, got 10",
     ),
     "joint_line_with_11_values": (lambda ls: _join(_eleven_values(ls, 10)), 10, "got 11"),
     # 11 values on one line and 13 on the next: same total, so only per-line checks see it
     "compensating_value_counts": (
-        lambda ls: _join(_replace(_eleven_values(ls, 10), 11, ls[10] + " 0")), 10, "got 11"
+        lambda ls: _join(_replace(_eleven_values(ls, 10), 11, ls[10] + " 0")),
+        10,
+        "got 11",
     ),
     "non_numeric_token": (
-        lambda ls: _join(_field(ls, 63, 4, "12.3abc")), 63, "non-numeric joint value '12.3abc'"
+        lambda ls: _join(_field(ls, 63, 4, "12.3abc")),
+        63,
+        "non-numeric joint value '12.3abc'",
     ),
     "non_numeric_info": (
-        lambda ls: _join(_field(ls, 58, 3, "x")), 58, "non-numeric body-info value 'x'"
+        lambda ls: _join(_field(ls, 58, 3, "x")),
+        58,
+        "non-numeric body-info value 'x'",
     ),
     "body_id_as_float": (
-        lambda ls: _join(_field(ls, 31, 0, "7.2057594037931781e16")), 31, "body id must be"
+        lambda ls: _join(_field(ls, 31, 0, "7.2057594037931781e16")),
+        31,
+        "body id must be",
     ),
     "nan_coordinate": (
-        lambda ls: _join(_field(ls, 100, 1, "nan")), 100, "non-finite joint value 'nan'"
+        lambda ls: _join(_field(ls, 100, 1, "nan")),
+        100,
+        "non-finite joint value 'nan'",
     ),
     "inf_coordinate": (
-        lambda ls: _join(_field(ls, 7, 2, "-inf")), 7, "non-finite joint value '-inf'"
+        lambda ls: _join(_field(ls, 7, 2, "-inf")),
+        7,
+        "non-finite joint value '-inf'",
     ),
     "empty_file": (lambda ls: b"", 1, "empty file"),
     "blank_file": (lambda ls: b"\n \n", 1, "empty file"),
@@ -96,10 +114,14 @@ CASES: dict[str, tuple[Callable[[list[str]], bytes], int, str]] = {
     ),
     "frame_count_not_integer": (lambda ls: _join(_replace(ls, 1, "4.0")), 1, "got '4.0'"),
     "body_count_not_integer": (
-        lambda ls: _join(_replace(ls, 30, "two")), 30, "frame 2 of 4 (one integer), got 'two'"
+        lambda ls: _join(_replace(ls, 30, "two")),
+        30,
+        "frame 2 of 4 (one integer), got 'two'",
     ),
     "content_after_last_frame": (
-        lambda ls: _join([*ls, "1"]), LAST_LINE + 1, "unexpected content after the last of 4"
+        lambda ls: _join([*ls, "1"]),
+        LAST_LINE + 1,
+        "unexpected content after the last of 4",
     ),
     "non_utf8_bytes": (_non_utf8, 20, "byte 0xff at column 5 is not valid UTF-8"),
     "utf8_text_in_numbers": (lambda ls: _join(_field(ls, 88, 0, "二十五")), 88, "'二十五'"),
@@ -108,7 +130,7 @@ CASES: dict[str, tuple[Callable[[list[str]], bytes], int, str]] = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_skeleton_file_names_file_and_line(
-    case: str, skeleton_small: SkeletonFile, tmp_path: Path, skeleton_parser: str
+    case: str, skeleton_small: SkeletonFile, tmp_path: Path
 ) -> None:
     make, line, fragment = CASES[case]
     path = tmp_path / f"S001C001P001R001A001_{case}.skeleton"
@@ -124,9 +146,7 @@ def test_bad_skeleton_file_names_file_and_line(
         load_sample(path)
 
 
-def test_crlf_bad_file_reports_the_same_line(
-    skeleton_small: SkeletonFile, tmp_path: Path, skeleton_parser: str
-) -> None:
+def test_crlf_bad_file_reports_the_same_line(skeleton_small: SkeletonFile, tmp_path: Path) -> None:
     lines = _field(_lines(skeleton_small, tmp_path), 63, 4, "oops")
     path = tmp_path / "crlf.skeleton"
     path.write_bytes("\r\n".join(lines).encode())
@@ -135,7 +155,7 @@ def test_crlf_bad_file_reports_the_same_line(
 
 
 def test_trailing_blank_lines_and_missing_final_newline_are_fine(
-    skeleton_small: SkeletonFile, tmp_path: Path, skeleton_parser: str
+    skeleton_small: SkeletonFile, tmp_path: Path
 ) -> None:
     lines = _lines(skeleton_small, tmp_path)
     for content in ("\n".join(lines), "\n".join(lines) + "\n\n\n"):

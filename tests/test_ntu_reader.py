@@ -88,21 +88,14 @@ def _line_by_line(path: Path) -> SkeletonFile:
     return ntu._parse_slow(path.read_text(), path)
 
 
-def test_fast_path_equals_line_by_line_parser(
-    skeleton_ntu_samples: Path, skeleton_parser: str
-) -> None:
+def test_fast_path_equals_line_by_line_parser(skeleton_ntu_samples: Path) -> None:
     for path in sorted(skeleton_ntu_samples.glob("*.skeleton")):
         fast = ntu._parse_fast(path.read_bytes())
-        assert fast is not None, f"{skeleton_parser} parser gave up on a clean file {path.name}"
+        assert fast is not None, f"the compiled parser gave up on a clean file {path.name}"
         assert fast == _line_by_line(path), path.name
 
 
-def test_compiled_parser_is_used_when_numba_is_installed() -> None:
-    pytest.importorskip("numba")
-    assert ntu._compiled_parser() is not None
-
-
-def test_crlf_variant_equals_lf(skeleton_ntu_samples: Path, skeleton_parser: str) -> None:
+def test_crlf_variant_equals_lf(skeleton_ntu_samples: Path) -> None:
     crlf = skeleton_ntu_samples / "crlf_variant" / "S001C001P001R001A001.skeleton"
     assert b"\r\n" in crlf.read_bytes()
     assert read_skeleton(crlf) == read_skeleton(skeleton_ntu_samples / crlf.name)
@@ -122,7 +115,7 @@ def test_writer_reproduces_real_files_byte_for_byte(
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 def test_round_trip_of_constructed_file(
-    skeleton_small: SkeletonFile, tmp_path: Path, newline: str, skeleton_parser: str
+    skeleton_small: SkeletonFile, tmp_path: Path, newline: str
 ) -> None:
     path = tmp_path / "S001C001P001R001A001.skeleton"
     write_skeleton(path, skeleton_small, newline=newline)
@@ -145,7 +138,7 @@ def test_round_trip_keeps_tiny_and_large_values(
 
 
 def test_round_trip_of_random_values_of_every_magnitude(
-    skeleton_small: SkeletonFile, tmp_path: Path, skeleton_parser: str
+    skeleton_small: SkeletonFile, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(3)
     shape = skeleton_small.joints.shape
@@ -172,9 +165,7 @@ def test_float64_info_values_round_trip(skeleton_small: SkeletonFile, tmp_path: 
     assert read_skeleton(path) == skeleton_small
 
 
-def test_writer_rejects_inconsistent_skeleton(
-    skeleton_small: SkeletonFile, tmp_path: Path
-) -> None:
+def test_writer_rejects_inconsistent_skeleton(skeleton_small: SkeletonFile, tmp_path: Path) -> None:
     skeleton_small.joints[1, 2, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         write_skeleton(tmp_path / "x.skeleton", skeleton_small)

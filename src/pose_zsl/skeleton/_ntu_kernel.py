@@ -1,6 +1,6 @@
 """Compiled single-pass parser of well-formed NTU ``.skeleton`` bytes (numba).
 
-Imported by :mod:`pose_zsl.skeleton.ntu` only when numba is installed. It accepts the canonical
+Imported by :mod:`pose_zsl.skeleton.ntu` on the first file it reads. It accepts the canonical
 layout only (single spaces between values, LF or CRLF line ends, plain decimal numbers) and
 reports failure for anything else, leaving the exact error message to the line-by-line parser.
 

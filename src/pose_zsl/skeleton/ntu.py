@@ -9,18 +9,17 @@ File layout (text, LF or CRLF)::
                 25 x <x y z depthX depthY colorX colorY
                       orientW orientX orientY orientZ trackingState>
 
-:func:`read_skeleton` reads the whole file at once and parses it in one pass: with numba
-installed, by a compiled kernel (:mod:`pose_zsl.skeleton._ntu_kernel`); without it, the
-frame/body headers are walked in Python and all joint lines go to Arrow's C++ CSV parser in one
-call. When the fast path meets anything unexpected, a line-by-line parser re-reads the file to
-name the exact bad line.
+:func:`read_skeleton` reads the whole file at once and parses it in one pass with a compiled
+numba kernel (:mod:`pose_zsl.skeleton._ntu_kernel`). When the kernel meets anything outside the
+canonical layout, a line-by-line parser re-reads the file: it accepts what is merely unusual
+(extra spaces, exotic number spellings) and names the exact bad line of what is wrong.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -29,11 +28,8 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from pose_zsl.skeleton.errors import SkeletonFormatError, parse_floats
-
-log = logging.getLogger(__name__)
 
 NUM_JOINTS = 25
 JOINT_FIELDS = (
@@ -46,7 +42,6 @@ BODY_INFO_FIELDS = (
 )  # fmt: skip
 _INFO_TOKENS = 1 + len(BODY_INFO_FIELDS)  # body id + info fields
 _JOINT_TOKENS = len(JOINT_FIELDS)
-_BODY_BLOCK_LINES = 2 + NUM_JOINTS  # info line, joint-count line, joint lines
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -89,29 +84,20 @@ def read_skeleton(path: str | PathLike[str]) -> SkeletonFile:
             a non-integer body id, non-UTF-8 bytes, or content after the last frame. The message
             names the file and the 1-based line.
         FileNotFoundError: ``path`` does not exist.
+        ImportError: numba (a dependency of this package) is not installed.
     """
     path = Path(path)
     data = path.read_bytes()
-    scan = _compiled_parser()
-    if scan is not None:
-        parsed = _parse_fast_compiled(data, scan)
-        if parsed is not None:
-            return parsed
-    if not data.isascii():
-        _check_utf8(data, path)  # raises on bytes that are not text
-        # valid UTF-8 but not ASCII: no number contains such characters; let the slow parser
-        # name the line
-        return _parse_slow(data.decode("utf-8"), path)
-    if scan is None:
-        parsed = _parse_fast_arrow(data.replace(b"\r\n", b"\n") if b"\r" in data else data)
-        if parsed is not None:
-            return parsed
-    return _parse_slow(data.decode("ascii"), path)
+    parsed = _parse_fast(data)
+    if parsed is not None:
+        return parsed
+    return _parse_slow(_decode(data, path), path)
 
 
-def _check_utf8(data: bytes, path: Path) -> None:
+def _decode(data: bytes, path: Path) -> str:
+    """``data`` as text; bytes that are not UTF-8 are an error naming their line and column."""
     try:
-        data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
@@ -122,137 +108,24 @@ def _check_utf8(data: bytes, path: Path) -> None:
         ) from None
 
 
-def _csv_options(columns: int, id_column: bool) -> tuple:
-    names = [f"f{i}" for i in range(columns)]
-    types = {name: pa.float64() for name in names}
-    if id_column:
-        types[names[0]] = pa.int64()  # exact 17-digit ids; never through float
-    return (
-        pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 20),
-        pacsv.ParseOptions(delimiter=" ", quote_char=False, ignore_empty_lines=False),
-        pacsv.ConvertOptions(column_types=types, null_values=[], quoted_strings_can_be_null=False),
-    )
+# The smallest well-formed file (one frame, no body): parsing it compiles the kernel.
+_WARM_UP_FILE = b"1\n0\n"
 
 
-_JOINT_CSV = _csv_options(_JOINT_TOKENS, id_column=False)
-_INFO_CSV = _csv_options(_INFO_TOKENS, id_column=True)
+@functools.cache
+def _compiled_parser() -> Callable[[bytes], tuple | None]:
+    """The numba kernel's ``scan``, compiled (or loaded from numba's on-disk cache) on the first
+    call of a process, so that forked workers inherit it ready to run."""
+    from pose_zsl.skeleton._ntu_kernel import scan
+
+    scan(_WARM_UP_FILE)
+    return scan
 
 
-def _read_table(lines: bytes, options: tuple, rows: int) -> pa.Table | None:
-    read, parse, convert = options
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(lines), read_options=read, parse_options=parse, convert_options=convert
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    return table if table.num_rows == rows else None
-
-
-def _parse_fast_arrow(data: bytes) -> SkeletonFile | None:  # noqa: PLR0911 - one bail-out per check
-    """Vectorised parse of a well-formed ASCII/LF file; ``None`` when anything looks off.
-
-    Only the frame and body headers are walked in Python; the joint lines (98 % of the bytes)
-    go to Arrow's C++ CSV parser in one call, the body-info lines in another.
-    """
-    data = data.rstrip()
-    if not data:
-        return None
-    # bounds[k] + 1 .. bounds[k + 1] is line k (0-based)
-    bounds = np.flatnonzero(np.frombuffer(data, np.uint8) == 10).tolist()
-    bounds.insert(0, -1)
-    bounds.append(len(data))
-    num_lines = len(bounds) - 1
-    try:
-        num_frames = int(data[: bounds[1]])
-        if num_frames <= 0:
-            return None
-        bodies_per_frame = np.empty(num_frames, np.int64)
-        info_lines: list[bytes] = []
-        joint_blocks: list[bytes] = []
-        i = 1
-        for frame in range(num_frames):
-            count = int(data[bounds[i] + 1 : bounds[i + 1]])
-            if count < 0:
-                return None
-            bodies_per_frame[frame] = count
-            i += 1
-            for _ in range(count):
-                if int(data[bounds[i + 1] + 1 : bounds[i + 2]]) != NUM_JOINTS:
-                    return None
-                info_lines.append(data[bounds[i] + 1 : bounds[i + 1]])
-                joint_blocks.append(data[bounds[i + 2] + 1 : bounds[i + _BODY_BLOCK_LINES]])
-                i += _BODY_BLOCK_LINES
-    except (ValueError, IndexError):
-        return None
-    if i != num_lines:
-        return None
-    num_bodies = len(info_lines)
-    if num_bodies == 0:
-        info = np.zeros((0, _INFO_TOKENS - 1))
-        body_ids = np.zeros(0, np.int64)
-        joints = np.zeros((0, NUM_JOINTS, _JOINT_TOKENS), np.float32)
-    else:
-        info_table = _read_table(b"\n".join(info_lines), _INFO_CSV, num_bodies)
-        joint_table = _read_table(b"\n".join(joint_blocks), _JOINT_CSV, num_bodies * NUM_JOINTS)
-        if info_table is None or joint_table is None:
-            return None
-        if any(column.null_count for column in (*info_table.columns, *joint_table.columns)):
-            return None
-        body_ids = info_table.column(0).to_numpy()
-        info = np.column_stack([column.to_numpy() for column in info_table.columns[1:]])
-        joints = np.column_stack([column.to_numpy() for column in joint_table.columns])
-        if (body_ids < 0).any() or not (np.isfinite(info).all() and np.isfinite(joints).all()):
-            return None
-        joints = joints.astype(np.float32).reshape(num_bodies, NUM_JOINTS, _JOINT_TOKENS)
-    return SkeletonFile(
-        num_frames=num_frames,
-        bodies_per_frame=bodies_per_frame,
-        body_ids=body_ids,
-        body_info=info,
-        body_frame=np.repeat(np.arange(num_frames, dtype=np.int64), bodies_per_frame),
-        joints=joints,
-    )
-
-
-_UNSET = object()
-_compiled_scan = _UNSET
-_CANARY = b"1\n1\n7 0 1 1 1 1 0 -1 0.07957634 2\n25\n" + (
-    b"2.074709 -0.2965012 3.501876 473.6052 239.5442 1604.517 658.5444 "
-    b"0.02263615 -0.4183468 0.8989764 -2.016883E-05 2\n" * 25
-)
-
-
-def _compiled_parser():
-    """The numba kernel's ``scan`` when numba is installed and the kernel compiles and parses a
-    known line correctly, else ``None`` (the Arrow path is used). Resolved once per process;
-    ``POSE_ZSL_NTU_PARSER=arrow`` forces the Arrow path."""
-    global _compiled_scan  # noqa: PLW0603 - lazily resolved once per process
-    if _compiled_scan is _UNSET:
-        _compiled_scan = None
-        if os.environ.get("POSE_ZSL_NTU_PARSER", "").lower() != "arrow":
-            try:
-                from pose_zsl.skeleton._ntu_kernel import scan
-
-                canary = scan(_CANARY)  # compiles, or loads the on-disk cache
-            except ImportError:
-                canary = None
-                scan = None
-            except Exception:  # a numba that cannot compile the kernel: fall back, say so
-                log.warning("numba NTU parser unavailable; using the Arrow parser", exc_info=True)
-                canary = None
-                scan = None
-            if (
-                scan is not None
-                and canary is not None
-                and canary[4][0, 0, 10] == np.float32(-2.016883e-05)
-            ):
-                _compiled_scan = scan
-    return _compiled_scan
-
-
-def _parse_fast_compiled(data: bytes, scan) -> SkeletonFile | None:
-    parsed = scan(data)
+def _parse_fast(data: bytes) -> SkeletonFile | None:
+    """Parse a well-formed file in one compiled pass; ``None`` when the file is not in the
+    canonical layout (the line-by-line parser then decides what is wrong)."""
+    parsed = _compiled_parser()(data)
     if parsed is None:
         return None
     num_frames, bodies_per_frame, body_ids, body_info, joints = parsed
@@ -266,113 +139,126 @@ def _parse_fast_compiled(data: bytes, scan) -> SkeletonFile | None:
     )
 
 
-def _parse_fast(data: bytes) -> SkeletonFile | None:
-    """Parse a well-formed file in one pass (compiled kernel when numba is installed, else
-    Arrow); ``None`` when the file is not in the canonical layout."""
-    scan = _compiled_parser()
-    if scan is not None:
-        return _parse_fast_compiled(data, scan)
-    return _parse_fast_arrow(data)
+class _Lines:
+    """The lines of a file, read front to back; every read knows its 1-based line number."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        lines = [line.removesuffix("\r") for line in lines]
+        while lines and not lines[-1].strip():  # trailing blank lines are harmless
+            lines.pop()
+        if not lines:
+            raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
+        self.path = path
+        self._lines = lines
+        self._cursor = 0
+
+    def next(self, what: str) -> tuple[int, list[str]]:
+        """(line number, fields) of the next line, which should hold ``what``."""
+        if self._cursor >= len(self._lines):
+            raise SkeletonFormatError(
+                self.path,
+                self._cursor + 1,
+                f"file ends after line {self._cursor}, but {what} is missing",
+            )
+        self._cursor += 1
+        return self._cursor, self._lines[self._cursor - 1].split()
+
+    def integer(self, what: str) -> tuple[int, int]:
+        """(line number, value) of the next line, which should be the one integer ``what``."""
+        lineno, fields = self.next(what)
+        if len(fields) != 1:
+            raise SkeletonFormatError(
+                self.path, lineno, f"expected {what} (one integer), got {len(fields)} values"
+            )
+        try:
+            return lineno, int(fields[0])
+        except ValueError:
+            raise SkeletonFormatError(
+                self.path, lineno, f"expected {what} (one integer), got {fields[0]!r}"
+            ) from None
+
+    def expect_end(self, num_frames: int) -> None:
+        if self._cursor < len(self._lines):
+            raise SkeletonFormatError(
+                self.path,
+                self._cursor + 1,
+                f"unexpected content after the last of {num_frames} declared frames",
+            )
+
+
+class _BodyRecord(NamedTuple):
+    body_id: int
+    info: list[float]  # BODY_INFO_FIELDS
+    joints: list[float]  # 25 x JOINT_FIELDS, flat
 
 
 def _parse_slow(text: str, path: Path) -> SkeletonFile:
     """Line-by-line parse that names the first bad line; used when the fast path gives up."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for i, line in enumerate(lines):
-        if line.endswith("\r"):
-            lines[i] = line[:-1]
-    if not any(line.strip() for line in lines):
-        raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
-    while lines and not lines[-1].strip():  # trailing blank lines are harmless
-        lines.pop()
-    cursor = 0
-
-    def next_line(what: str) -> tuple[int, list[str]]:
-        nonlocal cursor
-        if cursor >= len(lines):
-            raise SkeletonFormatError(
-                path, cursor + 1, f"file ends after line {cursor}, but {what} is missing"
-            )
-        cursor += 1
-        return cursor, lines[cursor - 1].split()
-
-    def integer(lineno: int, fields: list[str], what: str) -> int:
-        if len(fields) != 1:
-            raise SkeletonFormatError(
-                path, lineno, f"expected {what} (one integer), got {len(fields)} values"
-            )
-        try:
-            return int(fields[0])
-        except ValueError:
-            raise SkeletonFormatError(
-                path, lineno, f"expected {what} (one integer), got {fields[0]!r}"
-            ) from None
-
-    lineno, fields = next_line("the frame count")
-    num_frames = integer(lineno, fields, "the frame count")
+    lines = _Lines(text, path)
+    lineno, num_frames = lines.integer("the frame count")
     if num_frames <= 0:
         raise SkeletonFormatError(path, lineno, f"file declares {num_frames} frames")
     bodies_per_frame = np.zeros(num_frames, np.int64)
-    body_ids: list[int] = []
-    body_info: list[list[float]] = []
-    body_frame: list[int] = []
-    joints: list[list[float]] = []
+    records: list[_BodyRecord] = []
     for frame in range(num_frames):
         where = f"frame {frame + 1} of {num_frames}"
-        lineno, fields = next_line(f"the body count of {where}")
-        count = integer(lineno, fields, f"the body count of {where}")
+        lineno, count = lines.integer(f"the body count of {where}")
         if count < 0:
             raise SkeletonFormatError(path, lineno, f"negative body count {count} in {where}")
         bodies_per_frame[frame] = count
-        for body in range(count):
-            body_where = f"body {body + 1} of {where}"
-            lineno, fields = next_line(f"the info line of {body_where}")
-            if len(fields) != _INFO_TOKENS:
-                raise SkeletonFormatError(
-                    path,
-                    lineno,
-                    f"expected {_INFO_TOKENS} body-info values (body id + "
-                    f"{_INFO_TOKENS - 1} fields), got {len(fields)}",
-                )
-            try:
-                body_id = int(fields[0])
-            except ValueError:
-                raise SkeletonFormatError(
-                    path, lineno, f"body id must be an integer, got {fields[0]!r}"
-                ) from None
-            if not 0 <= body_id <= _INT64_MAX:
-                raise SkeletonFormatError(path, lineno, f"body id {body_id} is out of range")
-            info = parse_floats(path, lineno, fields[1:], _INFO_TOKENS - 1, "body-info")
-            lineno, fields = next_line(f"the joint count of {body_where}")
-            num_joints = integer(lineno, fields, f"the joint count of {body_where}")
-            if num_joints != NUM_JOINTS:
-                raise SkeletonFormatError(
-                    path, lineno, f"expected {NUM_JOINTS} joints, got {num_joints}"
-                )
-            body_joints: list[float] = []
-            for joint in range(NUM_JOINTS):
-                lineno, fields = next_line(f"joint {joint + 1} of {body_where}")
-                body_joints.extend(parse_floats(path, lineno, fields, _JOINT_TOKENS, "joint"))
-            body_ids.append(body_id)
-            body_info.append(info)
-            body_frame.append(frame)
-            joints.append(body_joints)
-    if cursor < len(lines):
-        raise SkeletonFormatError(
-            path,
-            cursor + 1,
-            f"unexpected content after the last of {num_frames} declared frames",
-        )
+        records.extend(_read_body(lines, f"body {body + 1} of {where}") for body in range(count))
+    lines.expect_end(num_frames)
     return SkeletonFile(
         num_frames=num_frames,
         bodies_per_frame=bodies_per_frame,
-        body_ids=np.asarray(body_ids, dtype=np.int64),
-        body_info=np.asarray(body_info, dtype=np.float64).reshape(-1, _INFO_TOKENS - 1),
-        body_frame=np.asarray(body_frame, dtype=np.int64),
-        joints=np.asarray(joints, dtype=np.float32).reshape(-1, NUM_JOINTS, _JOINT_TOKENS),
+        body_ids=np.asarray([record.body_id for record in records], dtype=np.int64),
+        body_info=np.asarray([record.info for record in records], dtype=np.float64).reshape(
+            -1, _INFO_TOKENS - 1
+        ),
+        body_frame=np.repeat(np.arange(num_frames, dtype=np.int64), bodies_per_frame),
+        joints=np.asarray([record.joints for record in records], dtype=np.float32).reshape(
+            -1, NUM_JOINTS, _JOINT_TOKENS
+        ),
     )
+
+
+def _read_body(lines: _Lines, where: str) -> _BodyRecord:
+    """One body record: its info line, the joint count (must be 25) and the joint lines."""
+    lineno, fields = lines.next(f"the info line of {where}")
+    body_id, info = _body_info(lines.path, lineno, fields)
+    lineno, num_joints = lines.integer(f"the joint count of {where}")
+    if num_joints != NUM_JOINTS:
+        raise SkeletonFormatError(
+            lines.path, lineno, f"expected {NUM_JOINTS} joints, got {num_joints}"
+        )
+    joints: list[float] = []
+    for joint in range(NUM_JOINTS):
+        lineno, fields = lines.next(f"joint {joint + 1} of {where}")
+        joints.extend(parse_floats(lines.path, lineno, fields, _JOINT_TOKENS, "joint"))
+    return _BodyRecord(body_id, info, joints)
+
+
+def _body_info(path: Path, lineno: int, fields: list[str]) -> tuple[int, list[float]]:
+    """Body id (an exact non-negative int64) and the 9 info values of a body's first line."""
+    if len(fields) != _INFO_TOKENS:
+        raise SkeletonFormatError(
+            path,
+            lineno,
+            f"expected {_INFO_TOKENS} body-info values (body id + "
+            f"{_INFO_TOKENS - 1} fields), got {len(fields)}",
+        )
+    try:
+        body_id = int(fields[0])
+    except ValueError:
+        raise SkeletonFormatError(
+            path, lineno, f"body id must be an integer, got {fields[0]!r}"
+        ) from None
+    if not 0 <= body_id <= _INT64_MAX:
+        raise SkeletonFormatError(path, lineno, f"body id {body_id} is out of range")
+    return body_id, parse_floats(path, lineno, fields[1:], _INFO_TOKENS - 1, "body-info")
 
 
 def _format_float64(value: float) -> str:
