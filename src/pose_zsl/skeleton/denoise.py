@@ -82,47 +82,73 @@ def select_bodies(
     """
     if max_bodies < 1:
         raise ValueError(f"max_bodies must be >= 1, got {max_bodies}")
-    xyz = skeleton.joints[..., :3]
-    num_records = skeleton.body_ids.shape[0]
-    if num_records == 0:
+    if skeleton.body_ids.shape[0] == 0:
         raise SkeletonFormatError(
             path if path is not None else "<skeleton>", None, "no frame holds a body"
         )
     flags: list[str] = []
     if not denoise:
-        out = np.zeros((skeleton.num_frames, max_bodies, *xyz.shape[1:]), np.float32)
-        first_record = np.concatenate(([0], np.cumsum(skeleton.bodies_per_frame)[:-1]))
-        slot = np.arange(num_records) - first_record[skeleton.body_frame]
-        keep = slot < max_bodies
-        if not keep.all():
-            flags.append(FLAG_EXTRA_BODY_DROPPED)
-        out[skeleton.body_frame[keep], slot[keep]] = xyz[keep]
-        return out, flags
+        return _slots_in_listed_order(skeleton, max_bodies, flags), flags
+    xyz = skeleton.joints[..., :3]
+    bodies, num_frames = _tracked_bodies(skeleton, xyz, flags)
+    if len(bodies) > 1:
+        bodies = _rank_bodies(bodies, xyz, filter_by_motion, flags)
+    return _place_bodies(bodies, xyz, num_frames, max_bodies, flags), flags
 
+
+def _slots_in_listed_order(skeleton: SkeletonFile, max_bodies: int, flags: list[str]) -> np.ndarray:
+    """st-gcn's ``read_xyz``: the m-th body listed in a frame goes to slot m, every frame kept."""
+    xyz = skeleton.joints[..., :3]
+    out = np.zeros((skeleton.num_frames, max_bodies, *xyz.shape[1:]), np.float32)
+    first_record = np.concatenate(([0], np.cumsum(skeleton.bodies_per_frame)[:-1]))
+    slot = np.arange(xyz.shape[0]) - first_record[skeleton.body_frame]
+    keep = slot < max_bodies
+    if not keep.all():
+        flags.append(FLAG_EXTRA_BODY_DROPPED)
+    out[skeleton.body_frame[keep], slot[keep]] = xyz[keep]
+    return out
+
+
+def _tracked_bodies(
+    skeleton: SkeletonFile, xyz: np.ndarray, flags: list[str]
+) -> tuple[list[_Body], int]:
+    """The bodies by id, in order of first appearance, with their records placed on the frames
+    that hold a body (frames without one are dropped); and the number of those frames."""
     has_body = skeleton.bodies_per_frame > 0
     num_frames = int(has_body.sum())
     if num_frames < skeleton.num_frames:
         flags.append(FLAG_EMPTY_FRAMES_DROPPED)
     frame_of_record = (np.cumsum(has_body) - 1)[skeleton.body_frame]
-
     ids, first_seen, inverse = np.unique(skeleton.body_ids, return_index=True, return_inverse=True)
     bodies = []
     for k in np.argsort(first_seen, kind="stable"):  # order of first appearance
         records = np.flatnonzero(inverse == k)
         bodies.append(_Body(int(ids[k]), records, frame_of_record[records], _motion(xyz[records])))
+    return bodies, num_frames
 
-    if len(bodies) > 1:
-        bodies, dropped = _denoise(bodies, xyz, flags)
-        bodies.sort(key=lambda body: body.motion, reverse=True)  # stable: ties by appearance
-        if filter_by_motion:
-            kept = [bodies[0]] + [
-                body for body in bodies[1:] if NOISE_MOTION_LOW <= body.motion <= NOISE_MOTION_HIGH
-            ]
-            dropped = dropped or len(kept) < len(bodies)
-            bodies = kept
-        if dropped:
-            flags.append(FLAG_NOISE_BODY_DROPPED)
 
+def _rank_bodies(
+    bodies: list[_Body], xyz: np.ndarray, filter_by_motion: bool, flags: list[str]
+) -> list[_Body]:
+    """The bodies that survive the noise rules, by motion, largest (the actor) first."""
+    bodies, dropped = _denoise(bodies, xyz, flags)
+    bodies.sort(key=lambda body: body.motion, reverse=True)  # stable: ties by appearance
+    if filter_by_motion:
+        kept = [bodies[0]] + [
+            body for body in bodies[1:] if NOISE_MOTION_LOW <= body.motion <= NOISE_MOTION_HIGH
+        ]
+        dropped = dropped or len(kept) < len(bodies)
+        bodies = kept
+    if dropped:
+        flags.append(FLAG_NOISE_BODY_DROPPED)
+    return bodies
+
+
+def _place_bodies(
+    bodies: list[_Body], xyz: np.ndarray, num_frames: int, max_bodies: int, flags: list[str]
+) -> np.ndarray:
+    """Each body, in the given order, into the first slot it does not overlap in time; bodies
+    without a free slot are dropped, and so are the frames left with every slot empty."""
     out = np.zeros((num_frames, max_bodies, *xyz.shape[1:]), np.float32)
     intervals: list[tuple[int, int] | None] = [None] * max_bodies
     extra = False
@@ -145,7 +171,7 @@ def select_bodies(
         out = out[filled]
         if FLAG_EMPTY_FRAMES_DROPPED not in flags:
             flags.append(FLAG_EMPTY_FRAMES_DROPPED)
-    return out, flags
+    return out
 
 
 def _free_slot(intervals: list[tuple[int, int] | None], start: int, end: int) -> int | None:
