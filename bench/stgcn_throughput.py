@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -185,67 +186,111 @@ def _measure(
                 _run(config, phase, x, labels, device, record=True)
 
 
-def main(argv: list[str] | None = None) -> float:
-    args = _parse_args(argv)
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise SystemExit("--device cuda requested but torch.cuda.is_available() is False")
-    on_cuda = device.type == "cuda"
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    batch = args.batch or (64 if on_cuda else 4)
-    frames = args.frames or (300 if on_cuda else 64)
-    steps = args.steps or (20 if on_cuda else 3)
-    warmup = args.warmup if args.warmup is not None else (3 if on_cuda else 1)
-    use_compile = args.compile == "on" or (args.compile == "auto" and on_cuda)
-    use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and (on_cuda or _cpu_has_native_bf16()))
+@dataclass(frozen=True)
+class Settings:
+    """The run's device and sizes: the command-line values, or the device's defaults."""
 
+    device: torch.device
+    batch: int
+    frames: int
+    steps: int
+    warmup: int
+    use_compile: bool
+    use_bf16: bool
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda requested but torch.cuda.is_available() is False")
+    return device
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    device = _device(args.device)
+    on_cuda = device.type == "cuda"
+    return Settings(
+        device=device,
+        batch=args.batch or (64 if on_cuda else 4),
+        frames=args.frames or (300 if on_cuda else 64),
+        steps=args.steps or (20 if on_cuda else 3),
+        warmup=args.warmup if args.warmup is not None else (3 if on_cuda else 1),
+        use_compile=args.compile == "on" or (args.compile == "auto" and on_cuda),
+        use_bf16=args.bf16 == "on" or (args.bf16 == "auto" and (on_cuda or _cpu_has_native_bf16())),
+    )
+
+
+def _print_header(args: argparse.Namespace, settings: Settings) -> None:
     hardware = (
-        torch.cuda.get_device_name(device)
-        if on_cuda
+        torch.cuda.get_device_name(settings.device)
+        if settings.on_cuda
         else f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     )
     print(
-        f"torch {torch.__version__}, {device} ({hardware}); batch {batch}, T={frames}, "
-        f"M={args.bodies}, V=25, width {args.width}; {warmup} warm-up + {steps} timed steps"
+        f"torch {torch.__version__}, {settings.device} ({hardware}); batch {settings.batch}, "
+        f"T={settings.frames}, M={args.bodies}, V=25, width {args.width}; {settings.warmup} "
+        f"warm-up + {settings.steps} timed steps"
     )
+    compile_text = f"on, mode {args.compile_mode}" if settings.use_compile else "off"
     print(
-        f"optimised path: {args.layout}, bf16 autocast {'on' if use_bf16 else 'off'}, "
-        f"torch.compile {('on, mode ' + args.compile_mode) if use_compile else 'off'}",
+        f"optimised path: {args.layout}, bf16 autocast {'on' if settings.use_bf16 else 'off'}, "
+        f"torch.compile {compile_text}",
         flush=True,
     )
 
+
+def _use_true_fp32() -> None:
+    """cuDNN autotuning on, TF32 off: the baseline is true fp32."""
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
 
+
+def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random batch and labels every step uses (seeded: the same on every run)."""
     torch.manual_seed(0)
-    x = torch.randn(batch, 3, frames, 25, args.bodies, device=device)
-    labels = torch.randint(0, NUM_CLASSES, (batch,), device=device)
+    shape = (settings.batch, 3, settings.frames, 25, args.bodies)
+    x = torch.randn(*shape, device=settings.device)
+    labels = torch.randint(0, NUM_CLASSES, (settings.batch,), device=settings.device)
     if not bool(torch.isfinite(x).all()):  # validated once here, not on every step
         raise SystemExit("non-finite benchmark input")
-    initial = STGCN(num_classes=NUM_CLASSES, width_multiplier=args.width, check_finite=False)
+    return x, labels
 
+
+def _configs(args: argparse.Namespace, settings: Settings) -> tuple[Config, Config]:
+    """The fp32 eager baseline and the optimised path, each on a copy of the same weights."""
+    initial = STGCN(num_classes=NUM_CLASSES, width_multiplier=args.width, check_finite=False)
     baseline = Config(
         "fp32 eager",
-        copy.deepcopy(initial).to(device),
+        copy.deepcopy(initial).to(settings.device),
         bf16=False,
         compile_mode=None,
         fused_sgd=False,
     )
     optimised = Config(
         "optimised",
-        copy.deepcopy(initial).to(device).set_channels_last(args.layout == "channels_last"),
-        bf16=use_bf16,
-        compile_mode=args.compile_mode if use_compile else None,
-        fused_sgd=on_cuda,
+        copy.deepcopy(initial)
+        .to(settings.device)
+        .set_channels_last(args.layout == "channels_last"),
+        bf16=settings.use_bf16,
+        compile_mode=args.compile_mode if settings.use_compile else None,
+        fused_sgd=settings.on_cuda,
     )
+    return baseline, optimised
 
-    # The two paths on the shared initial weights, before any training step; for the optimised
-    # path this also compiles its inference graph (same batch shape as the timed steps).
+
+def _first_eval(
+    baseline: Config, optimised: Config, x: torch.Tensor, device: torch.device
+) -> tuple[float, float]:
+    """Max |logit difference| of the two paths on the shared initial weights, before any
+    training step, and the logit scale. For the optimised path this also compiles its inference
+    graph (same batch shape as the timed steps)."""
     with torch.inference_mode():
         fp32_logits = baseline.model.eval()(x).float()
         optimised.model.eval()
@@ -254,12 +299,13 @@ def main(argv: list[str] | None = None) -> float:
             fast_logits = optimised.runner(x).float()
         _synchronize(device)
         first_eval_s = time.perf_counter() - start
-    drift = (fast_logits - fp32_logits).abs().max().item()
-    scale = fp32_logits.abs().max().item()
     print(f"  optimised: first eval forward (compiles when on) {first_eval_s:.1f} s", flush=True)
+    drift = (fast_logits - fp32_logits).abs().max().item()
+    return drift, fp32_logits.abs().max().item()
 
-    _measure([baseline, optimised], x, labels, device, warmup, steps)
 
+def _report(baseline: Config, optimised: Config, batch: int, drift: float, scale: float) -> float:
+    """Print the table, step times, logit drift and speed-ups; returns the training speed-up."""
     print()
     print(f"{'config':<12} {'train samples/s':>16} {'infer samples/s':>16} {'peak train GiB':>15}")
     for config in (baseline, optimised):
@@ -280,6 +326,20 @@ def main(argv: list[str] | None = None) -> float:
     print(f"speed-up: train x{train_ratio:.2f}, inference x{infer_ratio:.2f}")
     print(f"RESULT stgcn_train_speedup={train_ratio:.3f}")
     return train_ratio
+
+
+def main(argv: list[str] | None = None) -> float:
+    args = _parse_args(argv)
+    settings = _settings(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _print_header(args, settings)
+    _use_true_fp32()
+    x, labels = _inputs(args, settings)
+    baseline, optimised = _configs(args, settings)
+    drift, scale = _first_eval(baseline, optimised, x, settings.device)
+    _measure([baseline, optimised], x, labels, settings.device, settings.warmup, settings.steps)
+    return _report(baseline, optimised, settings.batch, drift, scale)
 
 
 if __name__ == "__main__":
