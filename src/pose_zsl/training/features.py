@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from pose_zsl.skeleton.store import SequenceStore
@@ -158,9 +159,65 @@ def extract_features(
             for, or a sample has no sequence.
     """
     seen = sorted(int(c) for c in class_ids_seen)
+    window, max_bodies, window_mode, normalise = _windowing(meta, window, max_bodies, window_mode)
+    actions = _checked_actions(samples, seen, unseen_ids, protocol, meta)
+    store = SequenceStore(sequences)
+    layout, joints, channels = _model_layout(model)
+    positions, screened = select_sequences(
+        store, samples["sample_id"], joints, channels, layout or "of the model"
+    )
+    kept_rows = np.flatnonzero(np.isin(positions, screened.kept))
+
+    ctx = setup_distributed(resolve_device(device), distributed_timeout_s)
+    progress = rank_logger(progress, ctx)
+    collate = WindowCollate(
+        window,
+        max_bodies,
+        window_mode,
+        train=False,
+        normalise=normalise,
+        layout=(meta or {}).get("layout") or layout,
+    )
+    dataset = SkeletonDataset(store, positions[kept_rows], actions[kept_rows])
+    loader, _ = make_loader(
+        dataset,
+        collate,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=ctx.device.type == "cuda",
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        remainder="uneven",
+    )
+    shard, failure = _run_frozen(model, loader, ctx, precision, len(seen))
+    feature_array, logit_array = _gather_shards(ctx, *shard, len(seen), failure)
+    frame = _feature_table(samples.iloc[kept_rows], actions[kept_rows], protocol, seen,
+                           feature_array, logit_array)  # fmt: skip
+    frame.attrs["skipped"] = screened.skipped.to_dict("records")
+    progress.info(
+        "extracted %d-D ST-GCN features for %d samples (%d seen-class, %d unseen-class), "
+        "%d skipped",
+        feature_array.shape[1] if feature_array.ndim == 2 else 0,
+        len(frame),
+        int(frame["is_seen"].sum()),
+        int((~frame["is_seen"]).sum()),
+        len(screened.skipped),
+    )
+    return frame
+
+
+def _checked_actions(
+    samples: pd.DataFrame,
+    seen: list[int],
+    unseen_ids: Sequence[int] | None,
+    protocol: str,
+    meta: dict[str, Any] | None,
+) -> np.ndarray:
+    """The samples' action ids (-1 where missing), once the class lists and the protocol
+    column are checked against the samples and the model artefact."""
     if not seen:
         raise ValueError("class_ids_seen is empty")
-    window, max_bodies, window_mode, normalise = _windowing(meta, window, max_bodies, window_mode)
     if meta is not None:
         check_class_ids(meta["class_ids"], seen, "the ST-GCN model artefact")
     if protocol not in samples.columns:
@@ -176,38 +233,16 @@ def extract_features(
             raise ValueError(
                 f"samples of actions {unknown} are neither seen nor unseen in this split"
             )
+    return actions
 
-    store = SequenceStore(sequences)
-    layout, joints, channels = _model_layout(model)
-    positions, screened = select_sequences(
-        store, samples["sample_id"], joints, channels, layout or "of the model"
-    )
-    kept_rows = np.flatnonzero(np.isin(positions, screened.kept))
 
-    ctx = setup_distributed(resolve_device(device), distributed_timeout_s)
-    torch_device = ctx.device
-    progress = rank_logger(progress, ctx)
-    dtype = resolve_precision(precision, torch_device)
-    configure_backend(torch_device)
-    dataset = SkeletonDataset(store, positions[kept_rows], actions[kept_rows])
-    loader, _ = make_loader(
-        dataset,
-        WindowCollate(
-            window,
-            max_bodies,
-            window_mode,
-            train=False,
-            normalise=normalise,
-            layout=(meta or {}).get("layout") or layout,
-        ),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=torch_device.type == "cuda",
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-        remainder="uneven",
-    )
+def _run_frozen(
+    model: nn.Module, loader: DataLoader, ctx: DistContext, precision: str, num_seen: int
+) -> tuple[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]], Exception | None]:
+    """This rank's (item indices, features, logits) per batch, in eval mode; under a
+    distributed launch an error is returned, not raised, so the other ranks hear of it."""
+    dtype = resolve_precision(precision, ctx.device)
+    configure_backend(ctx.device)
     was_training = model.training
     model.eval()
     items: list[np.ndarray] = []
@@ -215,17 +250,17 @@ def extract_features(
     logits: list[np.ndarray] = []
     failure: Exception | None = None
     try:
-        with torch.no_grad(), autocast(torch_device, dtype):
+        with torch.no_grad(), autocast(ctx.device, dtype):
             for batch in tqdm(
                 loader, desc="ST-GCN features", leave=False, disable=None if ctx.is_main else True
             ):
                 batch_features, batch_logits = features_and_logits(
-                    model, batch.x.to(torch_device, non_blocking=True)
+                    model, batch.x.to(ctx.device, non_blocking=True)
                 )
-                if batch_logits.shape[1] != len(seen):
+                if batch_logits.shape[1] != num_seen:
                     raise ValueError(
                         f"the model outputs {batch_logits.shape[1]} classes but "
-                        f"{len(seen)} seen class ids were given: the model was trained on "
+                        f"{num_seen} seen class ids were given: the model was trained on "
                         "another class list"
                     )
                 items.append(batch.index.numpy())
@@ -234,32 +269,29 @@ def extract_features(
     except (ValueError, RuntimeError) as error:
         if not ctx.active:
             raise
-        failure = error  # the other ranks must hear of it before they wait for this one
+        failure = error
     finally:
         model.train(was_training)
+    return (items, features, logits), failure
 
-    feature_array, logit_array = _gather_shards(ctx, items, features, logits, len(seen), failure)
-    kept = samples.iloc[kept_rows]
-    frame = pd.DataFrame(
+
+def _feature_table(
+    kept: pd.DataFrame,
+    actions: np.ndarray,
+    protocol: str,
+    seen: list[int],
+    feature_array: np.ndarray,
+    logit_array: np.ndarray,
+) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "sample_id": kept["sample_id"].astype(str).to_numpy(),
-            "action_id": actions[kept_rows],
+            "action_id": actions,
             "protocol_split": np.array(
                 [split if isinstance(split, str) else None for split in kept[protocol]], object
             ),
-            "is_seen": np.isin(actions[kept_rows], seen),
+            "is_seen": np.isin(actions, seen),
             "feature": list(feature_array.astype(np.float32, copy=False)),
             "seen_logits": list(logit_array.astype(np.float32, copy=False)),
         }
     ).reset_index(drop=True)
-    frame.attrs["skipped"] = screened.skipped.to_dict("records")
-    progress.info(
-        "extracted %d-D ST-GCN features for %d samples (%d seen-class, %d unseen-class), "
-        "%d skipped",
-        feature_array.shape[1] if feature_array.ndim == 2 else 0,
-        len(frame),
-        int(frame["is_seen"].sum()),
-        int((~frame["is_seen"]).sum()),
-        len(screened.skipped),
-    )
-    return frame
