@@ -227,7 +227,8 @@ SMALL_DATASETS = {
 @pytest.mark.parametrize("env", sorted(SMALL_DATASETS))
 def test_synthetic_environments_run_the_schedules_they_chose(env: str) -> None:
     params = parameters(env)
-    assert params["stgcn_training"]["preset"] == params["zsl_training"]["preset"] == "synthetic"
+    assert params["stgcn_training"]["preset"] == ("synthetic" if env == "local" else "small_real")
+    assert params["zsl_training"]["preset"] == "synthetic"
     stgcn, heads = effective(env)
     got = stgcn.to_dict()
     expected = SYNTHETIC_STGCN | SMALL_DATASETS[env]
@@ -243,9 +244,10 @@ def test_synthetic_environments_run_the_schedules_they_chose(env: str) -> None:
 def test_an_unknown_or_missing_preset_is_an_error_naming_the_parameter() -> None:
     stgcn = dict(parameters("local")["stgcn_training"])
     heads = dict(parameters("local")["zsl_training"])
-    known = r"\['paper', 'synthetic'\]"
+    known = r"\['paper', 'small_real', 'synthetic'\]"
     with pytest.raises(ValueError, match=rf"stgcn_training\.preset='fast' .*{known}"):
         train_config_from_params({**stgcn, "preset": "fast"})
+    known = r"\['paper', 'synthetic'\]"
     with pytest.raises(ValueError, match=rf"zsl_training\.preset='fast' .*{known}"):
         head_config_from_params("devise", {**heads, "preset": "fast"})
     with pytest.raises(ValueError, match=r"stgcn_training\.preset is missing"):

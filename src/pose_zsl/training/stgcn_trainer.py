@@ -282,6 +282,25 @@ class TrainConfig:
         settings.update(overrides)
         return cls(**settings)
 
+    @classmethod
+    def small_real(cls, **overrides: Any) -> TrainConfig:
+        """:meth:`small_cpu` for the small real Kinect v1 datasets (MSR Action3D, UTKinect and
+        their pools): one body, view normalisation, augmentation, 1/4 width, 60 epochs (x0.1 at
+        45), validation on held-out performers. Chosen on held-out performers of seen classes
+        (``bench/select_real_settings.py``), never on unseen classes."""
+        settings: dict[str, Any] = {
+            "max_bodies": 1,
+            "window": 32,
+            "normalise": "view",
+            "augment": True,
+            "width": 0.25,
+            "epochs": 60,
+            "lr_milestones": (45,),
+            "val_by": "performer",
+        }
+        settings.update(overrides)
+        return cls.small_cpu(**settings)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (lists for tuples), loadable from a ``weights_only`` torch file."""
         values = dataclasses.asdict(self)
@@ -300,6 +319,7 @@ class TrainConfig:
 TRAIN_PRESETS: dict[str, Callable[..., TrainConfig]] = {
     "paper": TrainConfig.paper,
     "synthetic": TrainConfig.small_cpu,
+    "small_real": TrainConfig.small_real,
 }
 
 #: Fields no preset sets (where and how a run executes, which protocol it trains on): the base
