@@ -30,8 +30,9 @@ HOOKS = (
     RankZeroWritesHooks(),
     MlflowRunNameHooks(),
     EffectiveConfigParamsHooks(),
-    ModelMetricsHooks(),
     RunSummaryHooks(),
+    # registered last so that pluggy calls it before RunSummaryHooks: the summary ends the run
+    ModelMetricsHooks(),
 )
 # Under torchrun only rank 0 tracks the run in MLflow.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") if process_rank() != 0 else ()

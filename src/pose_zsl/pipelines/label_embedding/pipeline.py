@@ -1,4 +1,4 @@
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     learned = active().learned_embeddings
     embedded = [
         node(
-            partial(embed_action_labels, name=variant),
+            update_wrapper(partial(embed_action_labels, name=variant), embed_action_labels),
             inputs=[
                 "actions",
                 "params:label_embedding",
