@@ -183,21 +183,53 @@ class SyntheticSkeletonDataset(SkeletonSourceDataset):
         return {**super()._describe(), **self._settings}
 
 
+#: File name endings :class:`ArrowTableDataset` stores as Arrow IPC (any other: parquet).
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc")
+
+
 class ArrowTableDataset(AbstractDataset[pa.Table, pa.Table]):
-    """A parquet file loaded as a memory-mapped ``pyarrow.Table`` (zero-copy sequence access)."""
+    """A ``pyarrow.Table`` in one file: Arrow IPC when the name ends in ``.arrow`` (also
+    ``.feather``, ``.ipc``), else parquet.
+
+    An Arrow IPC file is uncompressed and loaded memory-mapped: the table's buffers *are* the
+    file's pages, so loading costs no memory and a reader touching a few rows reads only those
+    (the ``sequences`` table: about 6 GB at NTU RGB+D 120 size). A parquet file is decoded
+    into memory on every load (``memory_map`` only spares the read buffer), which suits small
+    tables.
+
+    Saving writes one record batch (parquet: row group) per chunk of the table, so a table
+    memory-mapped from elsewhere (ingestion's spool) is streamed to disk without being copied
+    into memory, into a temporary sibling that replaces the file only when complete: a run
+    killed midway leaves the previous file (or none) in place. Temporary files of a killed run
+    are removed by the next save.
+    """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = PurePosixPath(filepath)
+        self._ipc = self._filepath.suffix.lower() in IPC_SUFFIXES
         self.metadata = metadata
 
     def load(self) -> pa.Table:
+        if self._ipc:
+            return pa.ipc.open_file(pa.memory_map(str(self._filepath))).read_all()
         return pq.read_table(str(self._filepath), memory_map=True)
 
     def save(self, data: pa.Table) -> None:
+        if not isinstance(data, pa.Table):
+            raise DatasetError(
+                f"{self._filepath}: expected a pyarrow.Table to save, got {type(data).__name__}"
+            )
         path = Path(self._filepath)
         path.parent.mkdir(parents=True, exist_ok=True)
         with _atomic_path(path) as tmp:
-            pq.write_table(data, tmp)
+            if self._ipc:
+                with pa.ipc.new_file(tmp, data.schema) as writer:
+                    for batch in data.to_batches():
+                        writer.write_batch(batch)
+            else:
+                with pq.ParquetWriter(tmp, data.schema) as writer:
+                    for batch in data.to_batches():
+                        writer.write_batch(batch)
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()
@@ -313,13 +345,21 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
 
 
 class _atomic_path:
-    """Context manager yielding a temporary sibling path that replaces ``path`` on success."""
+    """Context manager yielding a temporary sibling path that replaces ``path`` on success.
+
+    The temporary name (``.<name>.<pid>.<random>.tmp``) is hidden, never mistaken for the file
+    itself, and carries the writing process's id: entering removes the temporary siblings of
+    processes that no longer run (a save killed midway), so they cannot pile up.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
 
     def __enter__(self) -> str:
-        fd, self._tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
+        _remove_stale_temporaries(self._path)
+        fd, self._tmp = tempfile.mkstemp(
+            dir=self._path.parent, prefix=f".{self._path.name}.{os.getpid()}.", suffix=".tmp"
+        )
         os.close(fd)
         return self._tmp
 
@@ -328,3 +368,24 @@ class _atomic_path:
             os.replace(self._tmp, self._path)
         elif os.path.exists(self._tmp):
             os.unlink(self._tmp)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``path``'s temporary siblings (see :class:`_atomic_path`) whose writer is gone."""
+    if os.name != "posix":  # no cheap liveness check (os.kill would end the process)
+        return
+    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = candidate.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            logger.info("removing %s, left by an interrupted save", candidate)
+            candidate.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
