@@ -169,6 +169,24 @@ def test_corrupt_files_are_skipped_and_counted_exactly(
     pd.testing.assert_frame_equal(alone.samples, result.samples)
 
 
+def test_layout_adaptation_streams_chunk_by_chunk_too(
+    scale_set: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pose_zsl.skeleton.adapt import adapt_sequences
+
+    folder, _ = scale_set
+    monkeypatch.setattr(ingest, "CHUNK_FILES", 4)
+    result = ingest.ingest_ntu_dir(folder, "ntu120", workers=1, spool=tmp_path)
+    chunks = result.sequences.column("data").num_chunks
+    memory_samples, memory = adapt_sequences(result.samples, result.sequences, "kinect-v1")
+    spool_samples, spooled = adapt_sequences(
+        result.samples, result.sequences, "kinect-v1", spool=tmp_path
+    )
+    assert spooled.equals(memory) and spooled.column("data").num_chunks == chunks
+    pd.testing.assert_frame_equal(spool_samples, memory_samples)
+    assert SequenceStore(spooled).shape(0)[2] == 20 and list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # A kill midway
 

@@ -13,6 +13,7 @@ chunk are released as soon as they are packed.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import logging
 import os
@@ -148,12 +149,22 @@ def _run_chunks(
                 progress.update(len(chunk))
                 yield result
             return
+        # Forked workers share the parent's heap until they write to it, and a garbage
+        # collection in a worker writes to every object it visits: with a large parent (a
+        # Kedro session: some 200 MB) each worker would copy all of it. Frozen objects are
+        # never visited.
+        frozen = gc.get_freeze_count() == 0  # (a caller's own freeze is left alone)
+        if frozen:
+            gc.freeze()
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
             todo = iter(chunks)
             pending: deque[tuple[Future[_Chunk], int]] = deque()
             try:
                 for chunk in itertools.islice(todo, CHUNKS_AHEAD * workers):
                     pending.append((pool.submit(_load_chunk, chunk, load), len(chunk)))
+                if frozen:  # the first submit forked the workers; the parent collects again
+                    gc.unfreeze()
+                    frozen = False
                 while pending:
                     future, size = pending.popleft()
                     result = future.result()
@@ -163,6 +174,8 @@ def _run_chunks(
                     progress.update(size)
                     yield result
             finally:  # also when the caller stops early: drop the queued chunks
+                if frozen:
+                    gc.unfreeze()
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()

@@ -59,8 +59,9 @@ def _ingest_source(
 ) -> tuple[pd.DataFrame, pa.Table, pd.DataFrame]:
     from pose_zsl.skeleton import ingest
 
+    spool = _spool(params)
     try:
-        result = _ingest(raw_recordings, params)
+        result = _ingest(raw_recordings, params, spool)
     except FileNotFoundError as error:
         if not Path(raw_recordings.path).is_dir():
             raise
@@ -87,17 +88,18 @@ def _ingest_source(
     if params["layout_adapter"]:
         from pose_zsl.skeleton.adapt import adapt_sequences
 
-        samples, sequences = adapt_sequences(samples, sequences, params["layout_adapter"])
+        samples, sequences = adapt_sequences(
+            samples, sequences, params["layout_adapter"], spool=spool
+        )
         logger.info(
             "Read the samples of %s as layout %s", raw_recordings.path, params["layout_adapter"]
         )
     return samples, sequences, result.skipped
 
 
-def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
+def _ingest(raw_recordings: RawSource, params: dict[str, Any], spool: Path | bool) -> IngestResult:
     from pose_zsl.skeleton import ingest
 
-    spool = _spool(params)
     if raw_recordings.format == "ntu":
         result = ingest.ingest_ntu_dir(
             raw_recordings.path,
