@@ -6,8 +6,10 @@ Generates ``--n`` synthetic NTU-format recordings with NTU-120's names, lengths 
 the project (environment ``scale``: the named NTU-120 split ``ntu120_110_10``, cross-subject
 protocol, a small ST-GCN trained for one epoch, short head schedules; this measures data
 handling, not accuracy). Each stage runs in its own process, as ``kedro run --pipelines``
-would; the same is done on a ``--small`` subset (default 10,000) first, so the per-sample cost
-at both sizes is measured side by side in one run.
+would, with one torch thread (``--threads``; on a CPU shared with other jobs the small models
+run several times faster so) and MLflow tracking into the temporary folder; the same is done on
+a ``--small`` subset (default 10,000) first, so the per-sample cost at both sizes is measured
+side by side in one run.
 
 Per stage: wall time, samples per second (dataset size / wall time, for every stage), peak
 memory of the whole process tree (the stage's process and its workers, sampled from
@@ -38,10 +40,8 @@ checks the free space first and says what it needs; everything lives in one temp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -89,9 +89,9 @@ PARAMETERS = {
     "feature_extraction": {"batch_size": 256},
     "zsl_training": {
         "repeats": 1,
-        "devise": {"epochs": 2},
+        "devise": {"epochs": 1},
         "relation_net": {"episodes": 200, "lr_step": 100, "log_every": 100},
-        "infonce": {"epochs": 2},
+        "infonce": {"epochs": 1},
     },
 }
 OFFLINE = {
@@ -107,28 +107,25 @@ OFFLINE = {
 # Memory of a process tree
 
 
-def _children() -> dict[int, list[int]]:
-    """Parent pid -> child pids, over every process."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+def _children_of(pid: int) -> list[int]:
+    """The child pids of ``pid`` (``/proc/<pid>/task/<tid>/children``); none once it is gone."""
+    children = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            children += [int(c) for c in Path(task.path, "children").read_text().split()]
+    except OSError:
+        pass
     return children
 
 
 def tree_pids(root: int) -> list[int]:
-    children = _children()
+    """``root`` and its descendants, read only from the tree's own ``/proc`` entries (a scan of
+    every process would cost a few ms a sample on the cores being measured)."""
     pids, todo = [], [root]
     while todo:
         pid = todo.pop()
         pids.append(pid)
-        todo += children.get(pid, [])
+        todo += _children_of(pid)
     return pids
 
 
@@ -217,10 +214,23 @@ def make_project(root: Path, raw: Path) -> Path:
     return project
 
 
-def run_stage(project: Path, stage: str, pipelines: tuple[str, ...], log: Path) -> StageResult:
-    """Run ``pipelines`` in a fresh process (as ``kedro run --pipelines`` does) and measure it."""
+def run_stage(
+    project: Path, stage: str, pipelines: tuple[str, ...], log: Path, threads: int
+) -> StageResult:
+    """Run ``pipelines`` in a fresh process (as ``kedro run --pipelines`` does) and measure it.
+
+    MLflow tracks into a database beside the project (the default store is anchored at the
+    source checkout); ``threads`` caps torch's threads (OMP_NUM_THREADS): on a CPU shared with
+    other jobs, small models run several times faster on one thread than on oversubscribed ones.
+    """
     command = [sys.executable, __file__, "--child", str(project), *pipelines]
-    environment = {**os.environ, **OFFLINE, "PYTHONPATH": str(PROJECT / "src")}
+    environment = {
+        **os.environ,
+        **OFFLINE,
+        "PYTHONPATH": str(PROJECT / "src"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project.parent / 'mlflow.db'}",
+        "OMP_NUM_THREADS": str(threads),
+    }
     with log.open("a") as out:
         out.write(f"\n===== {stage} =====\n")
         out.flush()
@@ -284,7 +294,9 @@ def check_ingestion(project: Path, kinds: dict[str, str]) -> int:
     return len(samples)
 
 
-def run_size(root: Path, raw: Path, kinds: dict[str, str], stages: list[str]) -> SizeResult:
+def run_size(
+    root: Path, raw: Path, kinds: dict[str, str], stages: list[str], threads: int
+) -> SizeResult:
     project = make_project(root, raw)
     log = root / "run.log"
     result = SizeResult(files=len(kinds))
@@ -292,7 +304,7 @@ def run_size(root: Path, raw: Path, kinds: dict[str, str], stages: list[str]) ->
     for stage, pipelines in STAGES:
         if stage not in stages:
             continue
-        measured = run_stage(project, stage, pipelines, log)
+        measured = run_stage(project, stage, pipelines, log, threads)
         result.stages.append(measured)
         print(
             f"  {stage:<19} {measured.wall_s:8.1f} s  peak private {measured.peak_private_gb:6.2f}"
@@ -356,6 +368,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmp", type=Path, default=None, help="where the temporary folder goes")
     parser.add_argument("--stages", default=",".join(stage for stage, _ in STAGES))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     if not 1 <= args.small < args.n:
@@ -398,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
         results = []
         for raw, chosen in ((root / "raw_small", subset), (root / "raw", sorted(kinds))):
             run_root = root / f"run_{len(chosen)}"
-            results.append(run_size(run_root, raw, {n: kinds[n] for n in chosen}, stages))
+            chosen_kinds = {name: kinds[name] for name in chosen}
+            results.append(run_size(run_root, raw, chosen_kinds, stages, args.threads))
             if raw != root / "raw":
                 shutil.rmtree(run_root / "project" / "data", ignore_errors=True)
         report(results)
@@ -415,18 +429,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def ratio_table(small: SizeResult, full: SizeResult) -> str:
+    """Milliseconds per recording of each stage at both sizes, and their ratio: a stage whose
+    ratio is well above 1 costs more per recording at full size (superlinear); fixed costs
+    (process start, the label embedding, a fixed number of head episodes) push it below 1."""
+    lines = [
+        f"| stage | ms/recording at {small.files:,} | ms/recording at {full.files:,} | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    pairs = [(a.stage, a.wall_s, b.wall_s) for a, b in zip(small.stages, full.stages, strict=True)]
+    for stage, wall_small, wall_full in [*pairs, ("**whole chain**", small.wall_s, full.wall_s)]:
+        per_small, per_full = 1e3 * wall_small / small.files, 1e3 * wall_full / full.files
+        lines.append(f"| {stage} | {per_small:.2f} | {per_full:.2f} | {per_full / per_small:.2f} |")
+    return "\n".join(lines)
+
+
 def report(results: list[SizeResult]) -> None:
     small, full = results
-    print("\n" + table(results) + "\n")
+    print("\n" + table(results) + "\n\n" + ratio_table(small, full) + "\n")
     per_small, per_full = small.wall_s / small.files, full.wall_s / full.files
-    print(
-        json.dumps(
-            {
-                "per_sample_ms": {"small": 1e3 * per_small, "full": 1e3 * per_full},
-                "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
-            }
-        )
-    )
     ingestion = next((s for s in full.stages if s.stage == "ingestion"), None)
     print(f"RESULT scale_rss_gb={max(s.peak_private_gb for s in full.stages):.2f}")
     print(f"RESULT scale_rss_total_gb={max(s.peak_total_gb for s in full.stages):.2f}")

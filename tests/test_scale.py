@@ -4,6 +4,8 @@ corrupt-file accounting, and zero-copy sequence access over many record batches.
 
 from __future__ import annotations
 
+import errno
+import gc
 import os
 import re
 import subprocess
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pose_zsl import datasets
 from pose_zsl.datasets import ArrowTableDataset
 from pose_zsl.skeleton import ingest, synthetic_scale
 from pose_zsl.skeleton.ntu import SampleName, read_skeleton
@@ -72,6 +75,10 @@ def test_store_over_many_chunks_equals_the_single_chunk_store() -> None:
     assert SequenceStore(table).get(ids[7]).base is not None  # a view, not a copy
 
 
+def spool_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".sequences-spool."))
+
+
 def test_spool_streams_batches_and_reads_back_memory_mapped(tmp_path: Path) -> None:
     ids, arrays = random_sequences(40, seed=1)
     before = pa.total_allocated_bytes()
@@ -85,9 +92,54 @@ def test_spool_streams_batches_and_reads_back_memory_mapped(tmp_path: Path) -> N
     assert pa.total_allocated_bytes() - before < 0.1 * data_bytes
     assert table.column("data").num_chunks == 7 and spool.num_batches == 7
     assert table.equals(sequences_table(ids, arrays))
-    assert list(tmp_path.iterdir()) == []  # the spool file has no name
-    with pytest.raises(ValueError, match="sequences schema"):
-        SequenceSpool(tmp_path).write(pa.table({"x": [1]}))
+    assert spool_files(tmp_path) == [spool.path.name]  # hidden, and only while it is used
+    store = SequenceStore(table)
+    del table
+    gc.collect()
+    assert spool_files(tmp_path) == [spool.path.name]  # the store still views it
+    np.testing.assert_array_equal(store[39], arrays[39])
+    del store
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="sequences schema"), SequenceSpool(tmp_path) as bad:
+        bad.write(pa.table({"x": [1]}))
+    assert list(tmp_path.iterdir()) == []  # a spool dropped after an error is deleted
+
+
+def test_saving_a_spooled_table_links_the_spool_instead_of_copying(tmp_path: Path) -> None:
+    ids, arrays = random_sequences(30, seed=5)
+    parts = []
+    for start in (0, 15):
+        spool = SequenceSpool(tmp_path)
+        spool.write(sequences_table(ids[start : start + 15], arrays[start : start + 15]))
+        parts.append((spool.finish(), spool.path))
+    (first, first_path), (second, _) = parts
+    inode = first_path.stat().st_ino
+    linked = tmp_path / "out" / "sequences.arrow"
+    ArrowTableDataset(str(linked)).save(first)
+    assert linked.stat().st_ino == inode and not first_path.exists()  # renamed, not rewritten
+    assert linked.stat().st_mode & 0o777 == 0o666 & ~datasets._UMASK
+    assert ArrowTableDataset(str(linked)).load().equals(first)
+    # a concatenation of spooled tables is written anew (neither spool holds all of it)
+    pooled = pa.concat_tables([first, second])
+    copied = tmp_path / "out" / "pooled.arrow"
+    ArrowTableDataset(str(copied)).save(pooled)
+    assert ArrowTableDataset(str(copied)).load().equals(sequences_table(ids, arrays))
+    # a spool on another disk than the table (here: a link refused) is copied as well
+    failing = tmp_path / "out" / "again.arrow"
+
+    def refuse(*_: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "link", refuse)
+        ArrowTableDataset(str(failing)).save(second)
+    assert ArrowTableDataset(str(failing)).load().equals(second)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "again.arrow",
+        "pooled.arrow",
+        "sequences.arrow",
+    ]
 
 
 def test_store_over_a_memory_mapped_file_copies_nothing(tmp_path: Path) -> None:
@@ -116,6 +168,8 @@ def test_dataset_writes_one_batch_or_row_group_per_chunk(tmp_path: Path, name: s
         parts = pq.ParquetFile(tmp_path / name).num_row_groups
     assert parts == 5
     assert dataset.load().equals(table)
+    # written through a private temporary file, it ends with the usual permissions
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~datasets._UMASK
     assert [p.name for p in tmp_path.iterdir()] == [name]
     assert SequenceStore(dataset.load()).ids == ids
 
@@ -138,6 +192,8 @@ def test_streamed_ingestion_equals_the_in_memory_one(
     # rows stay in file order, the samples and sequences tables alike
     ids = streamed.samples["sample_id"].tolist()
     assert ids == sorted(ids) == SequenceStore(streamed.sequences).ids
+    del streamed
+    gc.collect()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -184,7 +240,10 @@ def test_layout_adaptation_streams_chunk_by_chunk_too(
     )
     assert spooled.equals(memory) and spooled.column("data").num_chunks == chunks
     pd.testing.assert_frame_equal(spool_samples, memory_samples)
-    assert SequenceStore(spooled).shape(0)[2] == 20 and list(tmp_path.iterdir()) == []
+    assert SequenceStore(spooled).shape(0)[2] == 20
+    del result, spooled
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,9 +328,13 @@ def test_an_ingestion_killed_midway_leaves_no_file(
         """,
         tmp_path,
     )
-    assert list(spool.iterdir()) == []  # four chunks were spooled: into a nameless file
+    # four chunks were spooled into a hidden file, which the next run in the folder removes
+    (left,) = spool_files(spool)
     result = ingest.ingest_ntu_dir(folder, "ntu120", workers=1, spool=spool)
-    assert result.sequences.num_rows == 27
+    assert result.sequences.num_rows == 27 and left not in spool_files(spool)
+    del result
+    gc.collect()
+    assert list(spool.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,10 +198,11 @@ class ArrowTableDataset(AbstractDataset[pa.Table, pa.Table]):
     tables.
 
     Saving writes one record batch (parquet: row group) per chunk of the table, so a table
-    memory-mapped from elsewhere (ingestion's spool) is streamed to disk without being copied
-    into memory, into a temporary sibling that replaces the file only when complete: a run
-    killed midway leaves the previous file (or none) in place. Temporary files of a killed run
-    are removed by the next save.
+    memory-mapped from elsewhere is streamed to disk without being copied into memory, into a
+    temporary sibling that replaces the file only when complete: a run killed midway leaves the
+    previous file (or none) in place. Temporary files of a killed run are removed by the next
+    save. The table ingestion spooled to a file on the same disk is not written again: the
+    spool file is linked into place.
     """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
@@ -221,6 +222,8 @@ class ArrowTableDataset(AbstractDataset[pa.Table, pa.Table]):
             )
         path = Path(self._filepath)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if self._ipc and _link_spool(data, path):
+            return
         with _atomic_path(path) as tmp:
             if self._ipc:
                 with pa.ipc.new_file(tmp, data.schema) as writer:
@@ -236,6 +239,27 @@ class ArrowTableDataset(AbstractDataset[pa.Table, pa.Table]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+def _link_spool(data: pa.Table, path: Path) -> bool:
+    """Give the spool file behind ``data`` (ingestion's, see
+    :class:`pose_zsl.skeleton.store.SequenceSpool`) the name ``path`` instead of writing the
+    data again; False (nothing done) when ``data`` is not exactly a spooled table or the file
+    cannot be linked there (another disk)."""
+    from pose_zsl.skeleton.store import spool_file
+
+    spool = spool_file(data)
+    if spool is None:
+        return False
+    try:
+        with _atomic_path(path) as tmp:
+            os.unlink(tmp)
+            os.link(spool, tmp)
+    except OSError as error:
+        logger.info("writing %s anew: the spool %s cannot be linked (%s)", path, spool, error)
+        return False
+    spool.unlink()  # the data lives on under its new name (and in the mapping)
+    return True
 
 
 class TorchArtifactDataset(AbstractDataset[dict, dict]):
@@ -347,7 +371,8 @@ class ZeroShotPredictorDataset(AbstractDataset[dict, Any]):
 class _atomic_path:
     """Context manager yielding a temporary sibling path that replaces ``path`` on success.
 
-    The temporary name (``.<name>.<pid>.<random>.tmp``) is hidden, never mistaken for the file
+    The temporary name (``.<name>.<pid>.<random>.tmp``,
+    :func:`pose_zsl.skeleton.store.temporary_file`) is hidden, never mistaken for the file
     itself, and carries the writing process's id: entering removes the temporary siblings of
     processes that no longer run (a save killed midway), so they cannot pile up.
     """
@@ -356,36 +381,25 @@ class _atomic_path:
         self._path = path
 
     def __enter__(self) -> str:
-        _remove_stale_temporaries(self._path)
-        fd, self._tmp = tempfile.mkstemp(
-            dir=self._path.parent, prefix=f".{self._path.name}.{os.getpid()}.", suffix=".tmp"
-        )
-        os.close(fd)
+        from pose_zsl.skeleton.store import temporary_file
+
+        self._tmp = str(temporary_file(self._path.parent, self._path.name))
         return self._tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            # a temporary file is private (0600); the file gets the usual permissions
+            os.chmod(self._tmp, 0o666 & ~_UMASK)
             os.replace(self._tmp, self._path)
         elif os.path.exists(self._tmp):
             os.unlink(self._tmp)
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete ``path``'s temporary siblings (see :class:`_atomic_path`) whose writer is gone."""
-    if os.name != "posix":  # no cheap liveness check (os.kill would end the process)
-        return
-    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = candidate.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            logger.info("removing %s, left by an interrupted save", candidate)
-            candidate.unlink(missing_ok=True)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+#: The process's umask, read once at import (reading it means setting it).
+_UMASK = _umask()

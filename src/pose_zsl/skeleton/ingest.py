@@ -427,9 +427,9 @@ def ingest_ntu_dir(
         source: the ``samples.source`` value (``"synthetic"`` for generated files).
         skip_missing_list: skip samples on the official missing-skeleton list (only meaningful
             for real NTU data; generated files never carry those names by design).
-        spool: stream the sequences, a chunk at a time, into a nameless file in this folder
-            (``True``: the system's temporary folder) and return them memory-mapped from it
-            (:class:`pose_zsl.skeleton.store.SequenceSpool`); ``None``: keep them in memory.
+        spool: stream the sequences, a chunk at a time, into a hidden temporary file in this
+            folder (``True``: the system's temporary folder) and return them memory-mapped from
+            it (:class:`pose_zsl.skeleton.store.SequenceSpool`); ``None``: keep them in memory.
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.

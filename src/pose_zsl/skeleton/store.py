@@ -15,14 +15,20 @@ be decoded into memory on every load), and :class:`SequenceStore` keeps one view
 
 from __future__ import annotations
 
+import logging
 import mmap
+import os
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+log = logging.getLogger(__name__)
 
 #: Column -> pandas dtype of the ``samples`` table. Nullable integers where a source may not know
 #: the value (MSR Action3D has no camera or setup). Protocol columns hold "train" / "test" / None.
@@ -171,20 +177,34 @@ class SequenceStore:
         return self[self.index_of(sample_id)]
 
 
-class SequenceSpool:
-    """A ``sequences`` table written one record batch at a time to an anonymous temporary file
-    (Arrow IPC), then read back memory-mapped: the writer never holds more than one batch, and
-    the finished table costs no memory of its own (the kernel pages it in from the file).
+#: File name stem of :class:`SequenceSpool` files (``.sequences-spool.<pid>.<random>.tmp``).
+SPOOL_STEM = "sequences-spool"
 
-    The file has no name (``tempfile.TemporaryFile``), so it disappears with the last reference
-    to the table, or with the process if it is killed: an interrupted run leaves nothing behind
-    that a later one could mistake for output. ``folder`` should be on a disk with room for the
-    data (not a RAM-backed ``/tmp``); by default the system's temporary folder.
+#: id of each table a spool returned -> (weak reference to it, its spool file), while it lives.
+_spooled: dict[int, tuple[weakref.ref, Path]] = {}
+
+
+class SequenceSpool:
+    """A ``sequences`` table written one record batch at a time to a temporary Arrow IPC file,
+    then read back memory-mapped: the writer never holds more than one batch, and the finished
+    table costs no memory of its own (the kernel pages it in from the file).
+
+    The file (``.sequences-spool.<pid>.<random>.tmp`` in ``folder``: hidden, and never named like
+    an output) is deleted when the last view of the table is freed. Saving the table as an Arrow
+    IPC file on the same disk (:class:`pose_zsl.datasets.ArrowTableDataset`) gives the spool file
+    its final name instead of writing the data twice (:func:`spool_file`). A spool left by a
+    killed process is deleted by the next spool in the same folder. ``folder`` should be on a
+    disk with room for the data (not a RAM-backed ``/tmp``); by default the system's temporary
+    folder.
     """
 
     def __init__(self, folder: str | PathLike[str] | None = None) -> None:
-        self._file = tempfile.TemporaryFile(dir=folder, prefix=".sequences-spool-")
+        self.path = temporary_file(
+            Path(tempfile.gettempdir() if folder is None else folder), SPOOL_STEM
+        )
+        self._file = self.path.open("r+b")
         self._writer = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), SEQUENCE_SCHEMA)
+        self._finished = False
         self.num_rows = 0
         self.num_batches = 0
 
@@ -205,16 +225,63 @@ class SequenceSpool:
         self._writer.close()
         self._file.flush()
         mapped = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        self._file.close()  # the mapping keeps the (nameless) file until the table is freed
-        return pa.ipc.open_file(pa.py_buffer(mapped)).read_all()
+        self._file.close()
+        self._finished = True
+        # the file goes with the mapping, i.e. with the last array that views the data
+        weakref.finalize(mapped, self.path.unlink, missing_ok=True)
+        table = pa.ipc.open_file(pa.py_buffer(mapped)).read_all()
+        key = id(table)
+        _spooled[key] = (weakref.ref(table, lambda _, key=key: _spooled.pop(key, None)), self.path)
+        return table
 
     def close(self) -> None:
-        """Drop the spool without reading it (after an error)."""
-        if not self._file.closed:
+        """Drop the spool without reading it (after an error); no-op once finished."""
+        if not self._finished and not self._file.closed:
             self._file.close()
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> SequenceSpool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def spool_file(table: pa.Table) -> Path | None:
+    """The complete Arrow IPC file behind ``table`` when it is exactly a table that
+    :meth:`SequenceSpool.finish` returned (not a slice or concatenation of one) and the file is
+    still there, else None."""
+    entry = _spooled.get(id(table))
+    if entry is None or entry[0]() is not table or not entry[1].exists():
+        return None
+    return entry[1]
+
+
+def temporary_file(folder: Path, stem: str) -> Path:
+    """A new empty file ``.<stem>.<pid>.<random>.tmp`` in ``folder``, after deleting the ones
+    of processes that no longer run (left by a kill): hidden, never mistaken for an output."""
+    remove_stale_temporaries(folder, stem)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def remove_stale_temporaries(folder: Path, stem: str) -> None:
+    """Delete the :func:`temporary_file` files of ``stem`` whose process is gone."""
+    if os.name != "posix":  # no cheap liveness check (os.kill would end the process)
+        return
+    for candidate in Path(folder).glob(f".{stem}.*.tmp"):
+        pid = candidate.name[len(stem) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            log.info("removing %s, left by an interrupted run", candidate)
+            candidate.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
