@@ -29,11 +29,12 @@ seconds per recording at full size / at the small size) and ``RESULT ingest_file
 
 Disk: ``--unique`` distinct recordings are generated (about 0.28 MB each) and every other name
 is a hard link to one of them (see ``synthetic_scale``); the sequences table takes about
-0.055 MB per recording, twice over while ingestion hands its spool to the catalog. The script
-checks the free space first and says what it needs; everything lives in one temporary folder
-(``--tmp``, default the system's) that is removed at the end, also after Ctrl-C or an error.
+0.055 MB per recording. The script checks the free space first and says what it needs (about
+11 GB at full size with the default ``--unique``; 41 GB with every file distinct); everything
+lives in one temporary folder (``--tmp``, default the system's) that is removed at the end,
+also after Ctrl-C or an error.
 
-    .venv/bin/python bench/scale.py                        # 114,480 + 10,000 (about 20 GB)
+    .venv/bin/python bench/scale.py                        # 114,480 + 10,000 (about 11 GB)
     .venv/bin/python bench/scale.py --n 2000 --small 500   # a quick look
 """
 
@@ -348,10 +349,11 @@ def table(results: list[SizeResult]) -> str:
     return "\n".join(lines)
 
 
-def disk_needed(n: int, small: int, unique: int) -> float:
-    """Bytes the run needs at its peak: the generated files, and the full run's sequences twice
-    (spool and table) plus the small run's (removed before the full run starts)."""
-    return min(unique, n) * FILE_BYTES + 2 * n * SEQUENCE_BYTES + 1e9
+def disk_needed(n: int, unique: int) -> float:
+    """Bytes the run needs at its peak: the generated files and the full run's sequences (the
+    spool becomes the table; the small run's data is removed before the full run), plus 1 GB
+    for features, models and MLflow."""
+    return min(unique, n) * FILE_BYTES + n * SEQUENCE_BYTES + 1e9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose_zsl.skeleton import synthetic_scale
 
     parent = args.tmp or Path(tempfile.gettempdir())
-    needed, free = disk_needed(args.n, args.small, args.unique), shutil.disk_usage(parent).free
+    needed, free = disk_needed(args.n, args.unique), shutil.disk_usage(parent).free
     print(f"disk: needs about {needed / GB:.1f} GB in {parent}, {free / GB:.1f} GB free")
     if needed > free:
         raise SystemExit("not enough free disk (use --tmp elsewhere, or a smaller --unique)")
