@@ -6,8 +6,12 @@ Files are parsed by a process pool in chunks (UTKinect's 20 recordings in this p
 that cannot be used is skipped, counted and logged with its reason, never crashing the run and
 never producing a silently wrong tensor.
 
-Sequences stay unpadded; each chunk becomes its own Arrow record batch, so the arrays of a
-chunk are released as soon as they are packed.
+Sequences stay unpadded. A worker packs its chunk of files into one Arrow record batch and
+sends back only that batch and a few numbers per file; the parent takes the chunks in file
+order (at most a few per worker in flight) and appends each batch to the output: memory (by
+default) or, with ``spool``, a :class:`~pose_zsl.skeleton.store.SequenceSpool` file that the
+result then memory-maps, so ingesting NTU RGB+D 120 (about 6 GB of sequences) holds no more
+than a few chunks in memory.
 """
 
 from __future__ import annotations
