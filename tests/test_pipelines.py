@@ -92,9 +92,10 @@ def test_ingestion_pipeline_writes_the_common_schema(kedro_project: Path) -> Non
     assert samples["action_id"].nunique() == 60
     assert set(samples["xsub"]) == {"train", "test"}
 
-    import pyarrow.parquet as pq
+    from pose_zsl.datasets import ArrowTableDataset
 
-    store = SequenceStore(pq.read_table(kedro_project / "data/02_intermediate/sequences.parquet"))
+    path = kedro_project / "data/02_intermediate/sequences.arrow"
+    store = SequenceStore(ArrowTableDataset(str(path)).load())
     assert store.ids == samples["sample_id"].tolist()
     first = store[0]
     assert first.shape == (samples["num_frames"].iloc[0], 2, 25, 3)

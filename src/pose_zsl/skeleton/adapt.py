@@ -54,12 +54,15 @@ selecting joints keeps those zeros, so "untracked" means the same after adapting
 
 from __future__ import annotations
 
+from contextlib import closing, nullcontext
+from os import PathLike
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from pose_zsl.skeleton.layouts import LAYOUT_NAMES, get_layout
-from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, SequenceStore
+from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, SequenceSpool, SequenceStore
 
 __all__ = [
     "NTU_TO_KINECT_V1",
@@ -220,14 +223,20 @@ def _sample_layouts(samples: pd.DataFrame, ids: list[str]) -> list[str]:
 
 
 def adapt_sequences(
-    samples: pd.DataFrame, sequences: pa.Table, target: str
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    target: str,
+    spool: str | PathLike[str] | bool | None = None,
 ) -> tuple[pd.DataFrame, pa.Table]:
     """The ingestion tables (see :mod:`pose_zsl.skeleton.store`) with every sequence in layout
     ``target``.
 
     Sequences already in ``target`` are copied unchanged; the samples' ``layout`` column becomes
-    ``target``. Sequences stay in their order and unpadded: the output is filled one sequence at
-    a time into one preallocated buffer, so the dataset is never padded or stacked.
+    ``target``. Sequences stay in their order and unpadded: each chunk of ``sequences`` is
+    filled into one buffer of its own, so the dataset is never padded or stacked, and with
+    ``spool`` (a folder, or ``True`` for the system's temporary one) the adapted chunks are
+    streamed to a :class:`~pose_zsl.skeleton.store.SequenceSpool` there and returned
+    memory-mapped, so not even the adapted dataset is held in memory.
 
     Raises:
         LayoutAdaptationError: a sample's layout cannot be adapted to ``target`` (naming the
@@ -250,16 +259,38 @@ def adapt_sequences(
                 f"its layout {source!r} has {get_layout(source).num_joints}"
             )
         plans.append((indices, (shape[0], shape[1], len(indices), shape[3])))
-    offsets = np.zeros(len(plans) + 1, dtype=np.int64)
-    np.cumsum([int(np.prod(shape)) for _, shape in plans], out=offsets[1:])
-    flat = np.empty(int(offsets[-1]), dtype=np.float32)
-    for i, (indices, _) in enumerate(plans):
-        flat[offsets[i] : offsets[i + 1]] = store[i][:, :, indices, :].ravel()
-    data = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
-    shapes = pa.array([list(shape) for _, shape in plans], pa.list_(pa.int32(), 4))
-    table = pa.Table.from_arrays(
-        [pa.array(store.ids, pa.string()), data, shapes], schema=SEQUENCE_SCHEMA
-    )
+    sink = SequenceSpool(None if spool is True else spool) if spool else None
+    with closing(sink) if sink is not None else nullcontext():
+        tables = []
+        start = 0
+        for chunk in sequences.column("data").chunks:
+            part = _adapted_rows(store, plans, range(start, start + len(chunk)))
+            start += len(chunk)
+            if sink is not None:
+                sink.write(part)
+            else:
+                tables.append(part)
+        if sink is not None:
+            table = sink.finish()
+        else:
+            table = pa.concat_tables(tables) if tables else SEQUENCE_SCHEMA.empty_table()
     adapted = samples.copy()
     adapted["layout"] = pd.Series(target, index=adapted.index, dtype="string")
     return adapted, table
+
+
+def _adapted_rows(
+    store: SequenceStore,
+    plans: list[tuple[np.ndarray, tuple[int, int, int, int]]],
+    rows: range,
+) -> pa.Table:
+    """The sequences of store positions ``rows`` through their plans (joint indices, shape)."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([int(np.prod(plans[i][1])) for i in rows], out=offsets[1:])
+    flat = np.empty(int(offsets[-1]), dtype=np.float32)
+    for k, i in enumerate(rows):
+        flat[offsets[k] : offsets[k + 1]] = store[i][:, :, plans[i][0], :].ravel()
+    data = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
+    shapes = pa.array([list(plans[i][1]) for i in rows], pa.list_(pa.int32(), 4))
+    ids = pa.array([store.ids[i] for i in rows], pa.string())
+    return pa.Table.from_arrays([ids, data, shapes], schema=SEQUENCE_SCHEMA)

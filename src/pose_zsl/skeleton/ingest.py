@@ -6,17 +6,25 @@ Files are parsed by a process pool in chunks (UTKinect's 20 recordings in this p
 that cannot be used is skipped, counted and logged with its reason, never crashing the run and
 never producing a silently wrong tensor.
 
-Sequences stay unpadded; each chunk becomes its own Arrow record batch, so the arrays of a
-chunk are released as soon as they are packed.
+Sequences stay unpadded. A worker packs its chunk of files into one Arrow record batch and
+sends back only that batch and a few numbers per file; the parent takes the chunks in file
+order (at most a few per worker in flight) and appends each batch to the output: memory (by
+default) or, with ``spool``, a :class:`~pose_zsl.skeleton.store.SequenceSpool` file that the
+result then memory-maps, so ingesting NTU RGB+D 120 (about 6 GB of sequences) holds no more
+than a few chunks in memory.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
+import itertools
 import logging
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -29,7 +37,12 @@ from tqdm.auto import tqdm
 from pose_zsl.skeleton import msr, ntu, ntu_tables, utkinect
 from pose_zsl.skeleton.errors import SkeletonFormatError
 from pose_zsl.skeleton.stgcn_arrays import PARTS, STGCNArrays
-from pose_zsl.skeleton.store import SEQUENCE_SCHEMA, samples_frame, sequences_table
+from pose_zsl.skeleton.store import (
+    SEQUENCE_SCHEMA,
+    SequenceSpool,
+    samples_frame,
+    sequences_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +56,8 @@ UNKNOWN_NAME = "unknown_name"
 OUTSIDE_DATASET = "outside_dataset"
 NO_VALID_FRAME = "no_valid_frame"
 DUPLICATE = "duplicate_sample_id"
+#: Bad files named one by one in the log; the skipped table lists every one.
+MAX_LOGGED_SKIPS = 50
 
 
 @dataclass
@@ -63,67 +78,135 @@ class IngestResult:
 # ---------------------------------------------------------------------------------------------
 # Worker functions: top level so that the process pool can pickle them.
 
+#: Files per chunk at most: a chunk is one task of the pool and one record batch of the table.
+CHUNK_FILES = 64
+#: Chunks per worker submitted ahead of the one being consumed: enough to keep every worker
+#: busy, few enough that finished chunks never pile up in memory when writing falls behind.
+CHUNKS_AHEAD = 3
 
-def _load_ntu_chunk(
-    paths: Sequence[str], max_bodies: int, denoise: bool
-) -> list[tuple[str, np.ndarray | None, str]]:
-    """(path, array, ";"-joined flags) per file, or (path, None, error message)."""
-    out: list[tuple[str, np.ndarray | None, str]] = []
-    for path in paths:
+
+@dataclass
+class _Chunk:
+    """What a worker sends back for one chunk: its sequences already packed as a table (so the
+    parent only appends it to the output), and per file its frames, bodies and flags, or the
+    reason it could not be read."""
+
+    loaded: list[tuple[str, int, int, str]]  # (path, num_frames, num_bodies, flags)
+    failed: list[tuple[str, str]]  # (path, error message)
+    sequences: pa.Table | None  # rows in the order of ``loaded``
+
+
+def _load_ntu(path: str, max_bodies: int, denoise: bool) -> tuple[np.ndarray, str]:
+    """The array of one NTU file and its ";"-joined quality flags."""
+    array, flags = ntu.load_sample_with_flags(path, max_bodies=max_bodies, denoise=denoise)
+    return array, ";".join(flags)
+
+
+def _load_msr(path: str) -> tuple[np.ndarray, str]:
+    array, dropped = msr.load_sample_with_info(path)
+    return array, "zero_frames_dropped" if dropped else ""
+
+
+def _load_chunk(
+    items: Sequence[tuple[str, str]], load: Callable[[str], tuple[np.ndarray, str]]
+) -> _Chunk:
+    """Read the ``(path, sample_id)`` items of one chunk with ``load``; a file it cannot read
+    is reported, never raised."""
+    loaded, failed, ids, arrays = [], [], [], []
+    for path, sample_id in items:
         try:
-            array, flags = ntu.load_sample_with_flags(path, max_bodies=max_bodies, denoise=denoise)
+            array, text = load(path)
         except (SkeletonFormatError, OSError) as error:
-            out.append((path, None, str(error)))
+            failed.append((path, str(error)))
             continue
-        out.append((path, array, ";".join(flags)))
-    return out
+        loaded.append((path, array.shape[0], _num_bodies(array), text))
+        ids.append(sample_id)
+        arrays.append(array)
+    return _Chunk(loaded, failed, sequences_table(ids, arrays) if ids else None)
 
 
-def _load_msr_chunk(paths: Sequence[str]) -> list[tuple[str, np.ndarray | None, str]]:
-    out: list[tuple[str, np.ndarray | None, str]] = []
-    for path in paths:
-        try:
-            array, dropped = msr.load_sample_with_info(path)
-        except (SkeletonFormatError, OSError) as error:
-            out.append((path, None, str(error)))
-            continue
-        out.append((path, array, "zero_frames_dropped" if dropped else ""))
-    return out
-
-
-def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+def _chunks(items: Sequence, size: int) -> list[list]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _run_chunks(
-    worker: Callable[..., list[tuple[str, np.ndarray | None, str]]],
-    paths: Sequence[str],
+    load: Callable[[str], tuple[np.ndarray, str]],
+    items: Sequence[tuple[str, str]],
     workers: int | None,
     description: str,
-    *args: object,
-) -> Iterable[list[tuple[str, np.ndarray | None, str]]]:
-    """Yield the results of ``worker(chunk, *args)`` chunk by chunk, in input order."""
+) -> Iterator[_Chunk]:
+    """Yield :func:`_load_chunk` of each chunk of ``(path, sample_id)`` items, in input order.
+
+    At most :data:`CHUNKS_AHEAD` chunks per worker are in flight, so memory stays bounded
+    however many files there are and however slowly the caller consumes the chunks.
+    """
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    chunk_size = max(1, min(64, len(paths) // (4 * workers) or 1))
-    chunks = _chunks(paths, chunk_size)
-    progress = tqdm(total=len(paths), desc=description, unit="file", mininterval=1.0)
+    chunk_size = max(1, min(CHUNK_FILES, len(items) // (4 * workers) or 1))
+    chunks = _chunks(items, chunk_size)
+    progress = tqdm(total=len(items), desc=description, unit="file", mininterval=1.0)
     try:
         if workers == 1 or len(chunks) <= 1:
             for chunk in chunks:
-                result = worker(chunk, *args)
+                result = _load_chunk(chunk, load)
                 progress.update(len(chunk))
                 yield result
             return
+        # Forked workers share the parent's heap until they write to it, and a garbage
+        # collection in a worker writes to every object it visits: with a large parent (a
+        # Kedro session: some 200 MB) each worker would copy all of it. Frozen objects are
+        # never visited.
+        frozen = gc.get_freeze_count() == 0  # (a caller's own freeze is left alone)
+        if frozen:
+            gc.freeze()
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            futures = [pool.submit(worker, chunk, *args) for chunk in chunks]
-            for future, chunk in zip(futures, chunks, strict=True):
-                result = future.result()
-                progress.update(len(chunk))
-                yield result
+            todo = iter(chunks)
+            pending: deque[tuple[Future[_Chunk], int]] = deque()
+            try:
+                for chunk in itertools.islice(todo, CHUNKS_AHEAD * workers):
+                    pending.append((pool.submit(_load_chunk, chunk, load), len(chunk)))
+                if frozen:  # the first submit forked the workers; the parent collects again
+                    gc.unfreeze()
+                    frozen = False
+                while pending:
+                    future, size = pending.popleft()
+                    result = future.result()
+                    chunk = next(todo, None)
+                    if chunk is not None:
+                        pending.append((pool.submit(_load_chunk, chunk, load), len(chunk)))
+                    progress.update(size)
+                    yield result
+            finally:  # also when the caller stops early: drop the queued chunks
+                if frozen:
+                    gc.unfreeze()
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()
+
+
+class _MemorySink:
+    """The in-memory counterpart of :class:`pose_zsl.skeleton.store.SequenceSpool`."""
+
+    def __init__(self) -> None:
+        self._tables: list[pa.Table] = []
+
+    def write(self, table: pa.Table) -> None:
+        self._tables.append(table)
+
+    def finish(self) -> pa.Table:
+        return pa.concat_tables(self._tables) if self._tables else SEQUENCE_SCHEMA.empty_table()
+
+    def close(self) -> None:
+        self._tables.clear()
+
+
+def _sink(spool: str | PathLike[str] | bool | None) -> SequenceSpool | _MemorySink:
+    """Where the sequences go: a :class:`SequenceSpool` (in folder ``spool``; ``True``: the
+    system's temporary folder) or, with ``None`` / ``False``, memory."""
+    if spool is None or spool is False:
+        return _MemorySink()
+    return SequenceSpool(None if spool is True else spool)
 
 
 def _num_bodies(array: np.ndarray) -> int:
@@ -138,12 +221,14 @@ def _skipped_frame(rows: list[dict]) -> pd.DataFrame:
 
 def _finish(
     records: list[dict],
-    tables: list[pa.Table],
+    sink: SequenceSpool | _MemorySink,
     skipped: list[dict],
     what: str,
     found: dict[str, int] | None = None,
 ) -> IngestResult:
-    sequences = pa.concat_tables(tables) if tables else SEQUENCE_SCHEMA.empty_table()
+    sequences = sink.finish()
+    if sequences.num_rows != len(records):  # a sample row without its sequence, or vice versa
+        raise RuntimeError(f"{len(records)} samples but {sequences.num_rows} sequences")
     result = IngestResult(samples_frame(records), sequences, _skipped_frame(skipped), found or {})
     counts = result.skipped_counts()
     log.info(
@@ -155,8 +240,14 @@ def _finish(
         f" {counts}" if counts else "",
     )
     # once per file: a bad UTKinect recording skips every segment it holds
-    for reason in dict.fromkeys(row["reason"] for row in skipped if row["category"] == BAD_FILE):
+    reasons = list(dict.fromkeys(row["reason"] for row in skipped if row["category"] == BAD_FILE))
+    for reason in reasons[:MAX_LOGGED_SKIPS]:
         log.warning("skipped %s", reason)
+    if len(reasons) > MAX_LOGGED_SKIPS:
+        log.warning(
+            "... and %d more bad files (all listed in the skipped table)",
+            len(reasons) - MAX_LOGGED_SKIPS,
+        )
     return result
 
 
@@ -325,6 +416,7 @@ def ingest_ntu_dir(
     limit: int | None = None,
     source: str = "ntu",
     skip_missing_list: bool = True,
+    spool: str | PathLike[str] | bool | None = None,
 ) -> IngestResult:
     """Ingest every ``SsssCcccPpppRrrrAaaa.skeleton`` file under ``root``, at any depth (NTU
     RGB+D 120's two archives unpacked side by side, per-setup folders).
@@ -339,6 +431,9 @@ def ingest_ntu_dir(
         source: the ``samples.source`` value (``"synthetic"`` for generated files).
         skip_missing_list: skip samples on the official missing-skeleton list (only meaningful
             for real NTU data; generated files never carry those names by design).
+        spool: stream the sequences, a chunk at a time, into a hidden temporary file in this
+            folder (``True``: the system's temporary folder) and return them memory-mapped from
+            it (:class:`pose_zsl.skeleton.store.SequenceSpool`); ``None``: keep them in memory.
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
@@ -376,38 +471,28 @@ def ingest_ntu_dir(
 
     names = dict(candidates)
     records: list[dict] = []
-    tables: list[pa.Table] = []
     if candidates:
         ntu._compiled_parser()  # compile/load the numba kernel once; forked workers inherit it
-    for chunk in _run_chunks(
-        _load_ntu_chunk,
-        [path for path, _ in candidates],
-        workers,
-        f"reading {root.name}",
-        max_bodies,
-        denoise,
-    ):
-        ids, arrays = [], []
-        for path, array, text in chunk:
-            name = names[path]
-            if array is None:
-                skipped.append(_skip(path, str(name), BAD_FILE, text))
-                continue
-            records.append(
-                ntu_record(
-                    name,
-                    dataset=dataset,
-                    source=source,
-                    num_frames=array.shape[0],
-                    num_bodies=_num_bodies(array),
-                    flags=text,
+    load = functools.partial(_load_ntu, max_bodies=max_bodies, denoise=denoise)
+    items = [(path, str(name)) for path, name in candidates]
+    with closing(_sink(spool)) as sink:
+        for chunk in _run_chunks(load, items, workers, f"reading {root.name}"):
+            for path, error in chunk.failed:
+                skipped.append(_skip(path, str(names[path]), BAD_FILE, error))
+            for path, num_frames, num_bodies, flags in chunk.loaded:
+                records.append(
+                    ntu_record(
+                        names[path],
+                        dataset=dataset,
+                        source=source,
+                        num_frames=num_frames,
+                        num_bodies=num_bodies,
+                        flags=flags,
+                    )
                 )
-            )
-            ids.append(str(name))
-            arrays.append(array)
-        if ids:
-            tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, source, found)
+            if chunk.sequences is not None:
+                sink.write(chunk.sequences)
+        return _finish(records, sink, skipped, source, found)
 
 
 def _skip(path: str | Path | None, sample_id: str | None, category: str, reason: str) -> dict:
@@ -432,7 +517,7 @@ def kinect_v1_record(
     subject: int,
     replication: int,
     xsub_train: bool,
-    array: np.ndarray,
+    num_frames: int,
     quality_flags: str = "",
 ) -> dict:
     """The ``samples`` row of a one-body recording in the ``kinect-v1`` layout (MSR Action3D
@@ -446,7 +531,7 @@ def kinect_v1_record(
         "performer": subject,
         "replication": replication,
         "xsub": "train" if xsub_train else "test",
-        "num_frames": array.shape[0],
+        "num_frames": num_frames,
         "num_bodies": 1,
         "quality_flags": quality_flags,
     }
@@ -457,10 +542,14 @@ def kinect_v1_record(
 
 
 def ingest_msr_dir(
-    root: str | PathLike[str], workers: int | None = None, limit: int | None = None
+    root: str | PathLike[str],
+    workers: int | None = None,
+    limit: int | None = None,
+    spool: str | PathLike[str] | bool | None = None,
 ) -> IngestResult:
     """Ingest the ``aAA_sSS_eEE_skeleton3D.txt`` files under ``root``, at any depth (the
-    release folder holds them in ``real_world_coordinates/``).
+    release folder holds them in ``real_world_coordinates/``). ``spool``: see
+    :func:`ingest_ntu_dir`.
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
@@ -480,35 +569,30 @@ def ingest_msr_dir(
     names = dict(candidates)
     action_names = msr.action_names()
     records: list[dict] = []
-    tables: list[pa.Table] = []
-    for chunk in _run_chunks(
-        _load_msr_chunk, [path for path, _ in candidates], workers, "reading MSR Action3D"
-    ):
-        ids, arrays = [], []
-        for path, array, text in chunk:
-            name = names[path]
-            if array is None:
-                category = NO_VALID_FRAME if "no valid frame" in text else BAD_FILE
-                skipped.append(_skip(path, name.sample_id, category, text))
-                continue
-            records.append(
-                kinect_v1_record(
-                    name.sample_id,
-                    "msr_action3d",
-                    action=name.action,
-                    action_names=action_names,
-                    subject=name.subject,
-                    replication=name.repetition,
-                    xsub_train=msr.xsub_is_train(name.subject),
-                    array=array,
-                    quality_flags=text,
+    items = [(path, name.sample_id) for path, name in candidates]
+    with closing(_sink(spool)) as sink:
+        for chunk in _run_chunks(_load_msr, items, workers, "reading MSR Action3D"):
+            for path, error in chunk.failed:
+                category = NO_VALID_FRAME if "no valid frame" in error else BAD_FILE
+                skipped.append(_skip(path, names[path].sample_id, category, error))
+            for path, num_frames, _, flags in chunk.loaded:
+                name = names[path]
+                records.append(
+                    kinect_v1_record(
+                        name.sample_id,
+                        "msr_action3d",
+                        action=name.action,
+                        action_names=action_names,
+                        subject=name.subject,
+                        replication=name.repetition,
+                        xsub_train=msr.xsub_is_train(name.subject),
+                        num_frames=num_frames,
+                        quality_flags=flags,
+                    )
                 )
-            )
-            ids.append(name.sample_id)
-            arrays.append(array)
-        if ids:
-            tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, "msr_action3d", found)
+            if chunk.sequences is not None:
+                sink.write(chunk.sequences)
+        return _finish(records, sink, skipped, "msr_action3d", found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +633,7 @@ def ingest_utkinect_dir(root: str | PathLike[str], labels: str = "modified") -> 
         by_file.setdefault(segment.joints_file, []).append(segment)
     action_names = utkinect.action_names()
     records: list[dict] = []
-    tables: list[pa.Table] = []
+    sink = _MemorySink()  # 20 recordings: no need to spool
     skipped: list[dict] = []
     for file_name, file_segments in tqdm(
         by_file.items(), desc="reading UTKinect-Action3D", unit="file", mininterval=1.0
@@ -582,14 +666,14 @@ def ingest_utkinect_dir(root: str | PathLike[str], labels: str = "modified") -> 
                     subject=segment.subject,
                     replication=segment.recording,
                     xsub_train=utkinect.xsub_is_train(segment.subject),
-                    array=array,
+                    num_frames=array.shape[0],
                 )
             )
             ids.append(segment.sample_id)
             arrays.append(array)
         if ids:
-            tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, "utkinect")
+            sink.write(sequences_table(ids, arrays))
+    return _finish(records, sink, skipped, "utkinect")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -604,6 +688,7 @@ def ingest_stgcn_arrays(
     benchmark: str | None = None,
     limit: int | None = None,
     chunk_size: int = 256,
+    spool: str | PathLike[str] | bool | None = None,
 ) -> IngestResult:
     """Ingest ``{train,val}_data.npy`` + ``_label.pkl`` from ``root`` (memory-mapped).
 
@@ -611,7 +696,8 @@ def ingest_stgcn_arrays(
     removed). When the names follow the NTU pattern, camera/performer/setup and every protocol
     column come from the name. ``benchmark`` (``"xsub"``, ``"xview"`` or ``"xset"``; by default
     the folder name when it is one of those) is the protocol the arrays were split for: its
-    column is set from the part (``train`` -> "train", ``val`` -> "test").
+    column is set from the part (``train`` -> "train", ``val`` -> "test"). ``spool``: see
+    :func:`ingest_ntu_dir`.
 
     Raises:
         FileNotFoundError: ``root`` or one of the part files is missing.
@@ -625,53 +711,53 @@ def ingest_stgcn_arrays(
     num_classes = ntu_tables.num_classes(dataset)
     action_names = ntu_tables.action_names(num_classes)
     records: list[dict] = []
-    tables: list[pa.Table] = []
     skipped: list[dict] = []
     seen: set[str] = set()
-    for part in parts:
-        arrays_of_part = STGCNArrays(root, part)
-        count = len(arrays_of_part) if limit is None else min(len(arrays_of_part), limit)
-        split = "train" if part == "train" else "test"
-        for start in tqdm(range(0, count, chunk_size), desc=f"reading {part}", unit="chunk"):
-            ids, arrays = [], []
-            for index in range(start, min(count, start + chunk_size)):
-                raw_name = arrays_of_part.names[index]
-                where = f"{arrays_of_part.data_path}[{index}]"
-                sample_id = raw_name.removesuffix(".skeleton")
-                label = int(arrays_of_part.labels[index])
-                if sample_id in seen:
-                    skipped.append(_skip(where, sample_id, DUPLICATE, f"{where}: duplicate"))
-                    continue
-                if label >= num_classes:
-                    skipped.append(
-                        _skip(
-                            where,
-                            sample_id,
-                            OUTSIDE_DATASET,
-                            f"{where}: label {label} outside {dataset}",
+    with closing(_sink(spool)) as sink:
+        for part in parts:
+            arrays_of_part = STGCNArrays(root, part)
+            count = len(arrays_of_part) if limit is None else min(len(arrays_of_part), limit)
+            split = "train" if part == "train" else "test"
+            for start in tqdm(range(0, count, chunk_size), desc=f"reading {part}", unit="chunk"):
+                ids, arrays = [], []
+                for index in range(start, min(count, start + chunk_size)):
+                    raw_name = arrays_of_part.names[index]
+                    where = f"{arrays_of_part.data_path}[{index}]"
+                    sample_id = raw_name.removesuffix(".skeleton")
+                    label = int(arrays_of_part.labels[index])
+                    if sample_id in seen:
+                        skipped.append(_skip(where, sample_id, DUPLICATE, f"{where}: duplicate"))
+                        continue
+                    if label >= num_classes:
+                        skipped.append(
+                            _skip(
+                                where,
+                                sample_id,
+                                OUTSIDE_DATASET,
+                                f"{where}: label {label} outside {dataset}",
+                            )
                         )
-                    )
-                    continue
-                try:
-                    array = arrays_of_part.load_sample(index)
-                except SkeletonFormatError as error:
-                    category = NO_VALID_FRAME if "no non-zero frame" in str(error) else BAD_FILE
-                    skipped.append(_skip(where, sample_id, category, f"{error} [{where}]"))
-                    continue
-                try:
-                    record = _stgcn_record(sample_id, label, action_names, dataset, array)
-                except SkeletonFormatError as error:
-                    skipped.append(_skip(where, sample_id, BAD_FILE, f"{error} [{where}]"))
-                    continue
-                seen.add(sample_id)
-                if benchmark is not None:
-                    record[benchmark] = split
-                records.append(record)
-                ids.append(sample_id)
-                arrays.append(array)
-            if ids:
-                tables.append(sequences_table(ids, arrays))
-    return _finish(records, tables, skipped, "stgcn_arrays")
+                        continue
+                    try:
+                        array = arrays_of_part.load_sample(index)
+                    except SkeletonFormatError as error:
+                        category = NO_VALID_FRAME if "no non-zero frame" in str(error) else BAD_FILE
+                        skipped.append(_skip(where, sample_id, category, f"{error} [{where}]"))
+                        continue
+                    try:
+                        record = _stgcn_record(sample_id, label, action_names, dataset, array)
+                    except SkeletonFormatError as error:
+                        skipped.append(_skip(where, sample_id, BAD_FILE, f"{error} [{where}]"))
+                        continue
+                    seen.add(sample_id)
+                    if benchmark is not None:
+                        record[benchmark] = split
+                    records.append(record)
+                    ids.append(sample_id)
+                    arrays.append(array)
+                if ids:
+                    sink.write(sequences_table(ids, arrays))
+        return _finish(records, sink, skipped, "stgcn_arrays")
 
 
 def _stgcn_record(

@@ -59,8 +59,9 @@ def _ingest_source(
 ) -> tuple[pd.DataFrame, pa.Table, pd.DataFrame]:
     from pose_zsl.skeleton import ingest
 
+    spool = _spool(params)
     try:
-        result = _ingest(raw_recordings, params)
+        result = _ingest(raw_recordings, params, spool)
     except FileNotFoundError as error:
         if not Path(raw_recordings.path).is_dir():
             raise
@@ -87,14 +88,16 @@ def _ingest_source(
     if params["layout_adapter"]:
         from pose_zsl.skeleton.adapt import adapt_sequences
 
-        samples, sequences = adapt_sequences(samples, sequences, params["layout_adapter"])
+        samples, sequences = adapt_sequences(
+            samples, sequences, params["layout_adapter"], spool=spool
+        )
         logger.info(
             "Read the samples of %s as layout %s", raw_recordings.path, params["layout_adapter"]
         )
     return samples, sequences, result.skipped
 
 
-def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
+def _ingest(raw_recordings: RawSource, params: dict[str, Any], spool: Path | bool) -> IngestResult:
     from pose_zsl.skeleton import ingest
 
     if raw_recordings.format == "ntu":
@@ -108,16 +111,31 @@ def _ingest(raw_recordings: RawSource, params: dict[str, Any]) -> IngestResult:
             source=raw_recordings.source,
             # the official missing-skeleton list names real recordings, not generated ones
             skip_missing_list=raw_recordings.source != "synthetic",
+            spool=spool,
         )
     elif raw_recordings.format == "msr_action3d":
-        result = ingest.ingest_msr_dir(raw_recordings.path, workers=params["workers"])
+        result = ingest.ingest_msr_dir(raw_recordings.path, workers=params["workers"], spool=spool)
     elif raw_recordings.format == "utkinect":
         result = ingest.ingest_utkinect_dir(raw_recordings.path, labels=params["utkinect_labels"])
     else:
         result = ingest.ingest_stgcn_arrays(
-            raw_recordings.path, raw_recordings.dataset, benchmark=raw_recordings.benchmark
+            raw_recordings.path,
+            raw_recordings.dataset,
+            benchmark=raw_recordings.benchmark,
+            spool=spool,
         )
     return result
+
+
+def _spool(params: dict[str, Any]) -> Path | bool:
+    """The folder the sequences are streamed into while files are read (``spool_dir``; unset:
+    the system's temporary folder): the node then returns them memory-mapped from there, so
+    no process holds the whole dataset in memory."""
+    folder = params.get("spool_dir")
+    if not folder:
+        return True
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder)
 
 
 def action_table(raw_recordings: RawSource | PooledSource) -> pd.DataFrame:
