@@ -30,13 +30,13 @@ from pose_zsl.inference import (
     check_labels,
     embedder_from_table,
     infer_templates,
-    normalise_label,
     rank_requests,
     read_recordings,
     requests_frame,
     split_labels,
     text_model_path,
 )
+from pose_zsl.text.label_text import normalise_label
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NTU_SAMPLES = SHARED / "data" / "ntu_samples"

@@ -35,7 +35,7 @@ import click
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pose_zsl.inference import ZeroShotPredictor
+    from pose_zsl.inference import CandidateNames, ZeroShotPredictor
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -155,13 +155,13 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
-def _labels(args: SimpleNamespace) -> list[str]:
-    from pose_zsl.inference import check_labels, read_labels_file, split_labels
+def _labels(args: SimpleNamespace) -> CandidateNames:
+    from pose_zsl.inference import CandidateNames, read_labels_file, split_labels
 
     labels = split_labels(args.labels)
     if args.labels_file is not None:
         labels += read_labels_file(args.labels_file)
-    return check_labels(labels)
+    return CandidateNames.check(labels)
 
 
 def _load_predictor(args: SimpleNamespace, project: Path | None) -> ZeroShotPredictor:
@@ -257,16 +257,15 @@ def _report_adapted(adapted: pd.DataFrame, model_layout: str) -> None:
 def _predict(args: SimpleNamespace) -> int:
     import pandas as pd
 
-    if args.top_k < 1:
-        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    from pose_zsl.inference import Ranking, parse_calibration
+    from pose_zsl.inference import OptionNames, Ranking, check_options
 
-    try:
-        calibration = parse_calibration(args.calibration, "--calibration")
+    try:  # the predictor's checks, before the model is loaded, naming the flags
+        names = OptionNames("--top-k", "--calibration", "--adapt-layout")
+        options = check_options(args.top_k, args.calibration, args.adapt_layout, names)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.model_uri and args.run_id:
         raise UsageError("give --model-uri or --run-id, not both")
     if args.output is not None and args.output.suffix not in OUTPUT_FORMATS:
@@ -278,9 +277,7 @@ def _predict(args: SimpleNamespace) -> int:
     project = args.project.resolve() if args.project else find_project(Path.cwd())
     predictor = _load_predictor(args, project)  # missing/unusable models: main() exits with 1
     recordings, unreadable = predictor.read(args.recordings, denoise=not args.no_denoise)
-    ranking = predictor.rank(
-        recordings, labels, args.top_k, calibration=calibration, adapt_layout=args.adapt_layout
-    )
+    ranking = predictor.rank_checked(recordings, labels, options)
     _report_adapted(ranking.adapted, predictor.layout)
     skipped = pd.concat([unreadable, ranking.skipped], ignore_index=True)
     for recording, reason in skipped.itertuples(index=False):

@@ -52,15 +52,19 @@ from pose_zsl.inference import (
     DEFAULT_CALIBRATION,
     DEFAULT_TOP_K,
     ModelFiles,
+    OptionNames,
     ZeroShotPredictor,
-    parse_adapt_layout,
-    parse_calibration,
-    rank_requests,
+    check_options,
+    rank_checked_requests,
     requests_frame,
     text_model_path,
 )
 
 DEFAULT_MODEL_NAME = "zero_shot_predictor"
+#: How the request parameters are named in error messages.
+PARAMETER_NAMES = OptionNames(
+    calibration="the calibration parameter", adapt_layout="the adapt_layout parameter"
+)
 ARTIFACT_KEYS = ("stgcn", "head", "label_embeddings", "calibration")
 #: Distributions the model needs at load time (pinned to the versions that logged it).
 RUNTIME_DISTRIBUTIONS = (
@@ -150,14 +154,13 @@ class ZeroShotPyfunc(mlflow.pyfunc.PythonModel):
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         params = params or {}
-        top_k = int(params.get("top_k", DEFAULT_TOP_K))
-        calibration = parse_calibration(
-            params.get("calibration", DEFAULT_CALIBRATION), "the calibration parameter"
+        options = check_options(
+            int(params.get("top_k", DEFAULT_TOP_K)),
+            params.get("calibration", DEFAULT_CALIBRATION),
+            params.get("adapt_layout", DEFAULT_ADAPT_LAYOUT),
+            PARAMETER_NAMES,
         )
-        adapt_layout = parse_adapt_layout(
-            params.get("adapt_layout", DEFAULT_ADAPT_LAYOUT), "the adapt_layout parameter"
-        )
-        ranking = rank_requests(self.predictor, model_input, top_k, calibration, adapt_layout)
+        ranking = rank_checked_requests(self.predictor, model_input, options)
         return json_safe(ranking.combined())
 
 

@@ -72,16 +72,20 @@ def predict_actions(
         ValueError: there were requests but none could be predicted (the reasons are listed).
     """
     from pose_zsl.inference import (
+        OptionNames,
         Ranking,
         ZeroShotPredictor,
+        check_options,
         empty_predictions,
-        parse_adapt_layout,
-        parse_calibration,
-        rank_requests,
+        rank_checked_requests,
     )
 
-    calibration_choice = parse_calibration(params["calibration"], "inference.calibration")
-    adapt_layout = parse_adapt_layout(params["adapt_layout"], "inference.adapt_layout")
+    options = check_options(
+        int(params["top_k"]),
+        params["calibration"],
+        params["adapt_layout"],
+        OptionNames(calibration="inference.calibration", adapt_layout="inference.adapt_layout"),
+    )
     if inference_requests.empty:
         return Ranking(empty_predictions()).combined()
     predictor = ZeroShotPredictor(
@@ -92,13 +96,7 @@ def predict_actions(
         device=str(params["device"]),
         batch_size=int(params["batch_size"]),
     )
-    ranking: Ranking = rank_requests(
-        predictor,
-        inference_requests,
-        int(params["top_k"]),
-        calibration_choice,
-        adapt_layout=adapt_layout,
-    )
+    ranking: Ranking = rank_checked_requests(predictor, inference_requests, options)
     if ranking.predictions.empty:
         reasons = "; ".join(f"{r}: {why}" for r, why in ranking.skipped.itertuples(index=False))
         raise ValueError(
