@@ -120,3 +120,16 @@ def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
         {"env": None, "project_path": PROJECT, "pipeline_names": ["ingestion"]}, set()
     )
     assert quiet == "pose-zsl: finished ingestion @ local"
+
+
+def test_the_names_checked_before_a_run_are_the_registrys() -> None:
+    """``kedro run --pipelines one_variant`` was refused as unknown: the check before the run
+    must know every registered pipeline, the composed ones included."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    from pose_zsl.pipeline_registry import pipeline_names
+
+    bootstrap_project(PROJECT)
+    assert pipeline_names() == set(pipelines)
+    assert "one_variant" in pipeline_names()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -87,16 +86,11 @@ class EntryPointHooks:
 
 
 def unknown_pipelines(requested: list[str] | None) -> str | None:
-    """Why ``kedro run --pipelines`` names a pipeline the project does not register, or None.
+    """Why ``kedro run --pipelines`` names a pipeline the project does not register, or None
+    (the registry's names, known without building a pipeline)."""
+    from pose_zsl.pipeline_registry import pipeline_names
 
-    The registry is ``find_pipelines()``: one sub-package of ``pose_zsl.pipelines`` per
-    pipeline, plus ``__default__``."""
-    import pose_zsl.pipelines
-
-    folder = Path(pose_zsl.pipelines.__file__).parent
-    registered = {"__default__"} | {
-        p.name for p in folder.iterdir() if (p / "pipeline.py").is_file()
-    }
+    registered = pipeline_names()
     unknown = [name for name in requested or [] if name not in registered]
     if not unknown:
         return None

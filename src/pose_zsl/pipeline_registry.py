@@ -1,5 +1,7 @@
 """Project pipelines."""
 
+from pathlib import Path
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Node, Pipeline
 
@@ -7,6 +9,18 @@ from pose_zsl.grid import active, default_variant
 
 #: Pipelines run only when named (``kedro run --pipelines inference``), not by ``kedro run``.
 ON_DEMAND = frozenset({"inference"})
+#: Pipelines :func:`register_pipelines` composes from the others.
+COMPOSED = ("__default__", "one_variant")
+
+
+def pipeline_names() -> set[str]:
+    """The names :func:`register_pipelines` registers, without building any pipeline: one per
+    sub-package of ``pose_zsl.pipelines`` (what ``find_pipelines`` finds) and the composed."""
+    import pose_zsl.pipelines
+
+    folder = Path(pose_zsl.pipelines.__file__).parent
+    found = {p.name for p in folder.iterdir() if (p / "pipeline.py").is_file()}
+    return found | set(COMPOSED)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
