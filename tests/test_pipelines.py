@@ -279,3 +279,14 @@ def test_model_export_saves_a_servable_predictor(kedro_project: Path) -> None:
     assert served["error"].isna().all()
     assert served["label"].tolist() == expected["label"].tolist()
     pd.testing.assert_series_equal(served["score"], expected["score"], rtol=1e-6)
+
+
+def test_a_composed_pipeline_runs_by_name(kedro_project: Path) -> None:
+    """``kedro run --pipelines one_variant`` failed with an ImportError (Kedro 1.x imports only
+    the named pipeline's package, and the composed pipeline has none). Its last node reads what
+    the runs above made."""
+    folder = kedro_project / "data/06_models/zero_shot_predictor"
+    before = (folder / "MLmodel").stat().st_mtime_ns
+    with KedroSession.create(project_path=kedro_project, env="test") as session:
+        session.run(pipeline_names=["one_variant"], node_names=["package_predictor"])
+    assert (folder / "MLmodel").stat().st_mtime_ns > before

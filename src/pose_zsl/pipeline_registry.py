@@ -26,12 +26,26 @@ def pipeline_names() -> set[str]:
 def register_pipelines() -> dict[str, Pipeline]:
     """Every pipeline under ``pipelines/``; ``__default__`` is the union of the training ones;
     ``one_variant`` is the default chain for a single variant."""
-    pipelines = find_pipelines(raise_errors=True)
+    pipelines = _find_all_pipelines()
     pipelines["__default__"] = sum(
         (pipeline for name, pipeline in pipelines.items() if name not in ON_DEMAND), Pipeline([])
     )
     pipelines["one_variant"] = one_variant(pipelines["__default__"])
     return pipelines
+
+
+def _find_all_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline package, whatever ``--pipelines`` asked for: Kedro 1.x's
+    ``find_pipelines`` imports only the requested names' packages, and the composed pipelines
+    (``one_variant``) have none but need all the others."""
+    from kedro.framework.project import pipelines as registry
+
+    requested = registry._requested_pipelines  # Kedro has no public way to lift the filter
+    registry._requested_pipelines = None
+    try:
+        return find_pipelines(raise_errors=True)
+    finally:
+        registry._requested_pipelines = requested
 
 
 def one_variant(default: Pipeline) -> Pipeline:
