@@ -12,7 +12,6 @@ from kedro.io import DatasetError
 
 from pose_zsl.datasets import SyntheticSkeletonDataset
 from pose_zsl.pipelines.ingestion.nodes import synthetic_recordings
-
 from pose_zsl.skeleton import synthetic
 from pose_zsl.skeleton.ntu import load_sample, parse_sample_name, read_skeleton
 from pose_zsl.skeleton.ntu_tables import XSUB_TRAIN_PERFORMERS_60, XVIEW_TRAIN_CAMERAS
