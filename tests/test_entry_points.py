@@ -120,3 +120,24 @@ def test_a_run_ends_by_saying_what_it_made_and_where(tmp_path) -> None:
         {"env": None, "project_path": PROJECT, "pipeline_names": ["ingestion"]}, set()
     )
     assert quiet == "pose-zsl: finished ingestion @ local"
+
+
+def test_a_run_that_reads_ungenerated_synthetic_recordings_names_the_command(tmp_path) -> None:
+    """``kedro run --from-nodes ingest_recordings`` in the default environment before any run
+    generated the recordings: stopped before any node, told how to generate them; a pipeline
+    with the generator node writes them itself and is let through."""
+    import click
+    from kedro.pipeline import Pipeline, node
+
+    from pose_zsl.datasets import SyntheticSkeletonDataset
+    from pose_zsl.hooks import EntryPointHooks
+    from pose_zsl.pipelines.ingestion.nodes import action_table, synthetic_recordings
+
+    folder = tmp_path / "synthetic_ntu60"
+    catalog = {"raw_recordings": SyntheticSkeletonDataset(str(folder))}
+    reads = Pipeline([node(action_table, "raw_recordings", "actions")])
+    with pytest.raises(click.ClickException, match=r"no synthetic recordings in .*synthetic_ntu60"):
+        EntryPointHooks().before_pipeline_run({}, reads, catalog)
+    generates = Pipeline([node(synthetic_recordings, "params:synthetic_data", "raw_recordings")])
+    EntryPointHooks().before_pipeline_run({}, generates + reads, catalog)
+    assert not folder.exists()  # checking reads nothing into being
