@@ -337,6 +337,7 @@ def _default_grid_after_each_test():
     """A test that runs a session of another environment switches the process's experiment
     grid (``pose_zsl.grid``); forget it afterwards, so later tests build the default one."""
     yield
-    from pose_zsl import grid
+    from pose_zsl import environments, grid
 
     grid._state.clear()
+    environments._state.clear()  # whether ingestion generates its recordings: the same

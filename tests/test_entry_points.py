@@ -133,3 +133,24 @@ def test_the_names_checked_before_a_run_are_the_registrys() -> None:
     bootstrap_project(PROJECT)
     assert pipeline_names() == set(pipelines)
     assert "one_variant" in pipeline_names()
+
+
+def test_a_run_that_reads_ungenerated_synthetic_recordings_names_the_command(tmp_path) -> None:
+    """``kedro run --from-nodes ingest_recordings`` in the default environment before any run
+    generated the recordings: stopped before any node, told how to generate them; a pipeline
+    with the generator node writes them itself and is let through."""
+    import click
+    from kedro.pipeline import Pipeline, node
+
+    from pose_zsl.datasets import SyntheticSkeletonDataset
+    from pose_zsl.hooks import EntryPointHooks
+    from pose_zsl.pipelines.ingestion.nodes import action_table, synthetic_recordings
+
+    folder = tmp_path / "synthetic_ntu60"
+    catalog = {"raw_recordings": SyntheticSkeletonDataset(str(folder))}
+    reads = Pipeline([node(action_table, "raw_recordings", "actions")])
+    with pytest.raises(click.ClickException, match=r"no synthetic recordings in .*synthetic_ntu60"):
+        EntryPointHooks().before_pipeline_run({}, reads, catalog)
+    generates = Pipeline([node(synthetic_recordings, "params:synthetic_data", "raw_recordings")])
+    EntryPointHooks().before_pipeline_run({}, generates + reads, catalog)
+    assert not folder.exists()  # checking reads nothing into being

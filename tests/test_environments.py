@@ -309,3 +309,29 @@ def test_protocol_and_dataset_have_one_home_per_environment(env: str) -> None:
     expected = {"msr_to_utkinect": "xdata", "utkinect_to_msr": "xdata"}.get(env, "xsub")
     assert shared["protocol"] == expected
     assert (shared["dataset"] == "synthetic_ntu60") == (env == "local")
+
+
+# ---- which environments generate their raw recordings --------------------------------------
+
+
+@pytest.mark.parametrize("env", environments())
+def test_only_the_synthetic_default_generates_its_recordings(env: str) -> None:
+    """Real-data environments read their folder as it is: their ingestion pipeline has no
+    generator node (the default environment's has, writing ``raw_recordings``)."""
+    from pose_zsl import environments as envs
+    from pose_zsl.pipelines.ingestion.pipeline import create_pipeline
+
+    synthetic = envs.generates_synthetic(env, PROJECT)
+    assert synthetic == (env == "local")
+    envs.use_catalog(envs.config_loader(env, PROJECT)["catalog"])  # as the session's hook does
+    ingestion = create_pipeline()
+    generators = [n for n in ingestion.nodes if n.name == "synthetic_recordings"]
+    assert len(generators) == int(synthetic)
+    assert ("raw_recordings" in ingestion.inputs()) == (not synthetic)
+    if synthetic:
+        assert generators[0].inputs == ["params:synthetic_data"]
+        assert set(parameters(env)["synthetic_data"]) == {
+            "samples_per_action",
+            "seed",
+            "num_performers",
+        }

@@ -151,3 +151,24 @@ def test_further_learned_embeddings_are_compared_with_the_first():
     assert comparisons == {"learned - random", "learned_desc - random", "learned_desc - learned"}
     row = table[table["comparison"] == "learned_desc - learned"].iloc[0]
     assert row["mean"] == pytest.approx(np.mean(np.subtract(descriptions, names)))
+
+
+def test_a_session_of_a_real_environment_rebuilds_ingestion_without_the_generator(restore_grid):
+    """The grid hook also tells the pipelines whether the session's environment generates its
+    recordings; switching between the default and a real environment with the same process
+    rebuilds ingestion with / without the generator node."""
+    from types import SimpleNamespace
+
+    from kedro.framework.project import configure_project
+
+    from pose_zsl.environments import config_loader
+    from pose_zsl.hooks import GridHooks
+
+    configure_project("pose_zsl")
+    generated = []
+    for env in ("local", "msr_action3d", "local"):
+        GridHooks().after_context_created(SimpleNamespace(config_loader=config_loader(env)))
+        ingestion = {n.name for n in pipelines["ingestion"].nodes}
+        default = {n.name for n in pipelines["__default__"].nodes}
+        generated.append(("synthetic_recordings" in ingestion, "synthetic_recordings" in default))
+    assert generated == [(True, True), (False, False), (True, True)]

@@ -26,12 +26,10 @@ TINY_CATALOG = {
     "raw_recordings": {
         "type": "pose_zsl.datasets.SyntheticSkeletonDataset",
         "path": "data/01_raw/synthetic_ntu60",
-        "samples_per_action": SAMPLES_PER_ACTION,
-        "seed": 1,
-        "num_performers": 6,
     }
 }
 TINY_PARAMETERS = {
+    "synthetic_data": {"samples_per_action": SAMPLES_PER_ACTION, "seed": 1, "num_performers": 6},
     "ingestion": {"workers": 1},
     "stgcn_training": {
         "epochs": 2,

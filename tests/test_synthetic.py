@@ -3,15 +3,20 @@ motions whose similarity follows the meaning of the action names."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io import DatasetError
 
+from pose_zsl.datasets import SyntheticSkeletonDataset
+from pose_zsl.pipelines.ingestion.nodes import synthetic_recordings
 from pose_zsl.skeleton import synthetic
 from pose_zsl.skeleton.ntu import load_sample, parse_sample_name, read_skeleton
 from pose_zsl.skeleton.ntu_tables import XSUB_TRAIN_PERFORMERS_60, XVIEW_TRAIN_CAMERAS
 from pose_zsl.skeleton.synthetic import (
+    GENERATOR_VERSION,
     LEAF_JOINTS,
     PARENTS,
     generate_dataset,
@@ -189,6 +194,79 @@ def test_bad_dataset_parameters_are_named(kwargs: dict, parameter: str, tmp_path
 def test_bad_sample_ids_are_named(args: tuple[int, int, int, int], parameter: str) -> None:
     with pytest.raises(ValueError, match=parameter):
         generate_sample(*args, rng_seed=0)
+
+
+# ---- the catalog dataset: loading reads, saving the settings writes ---------------------------
+
+#: 60 files, one per action: the cheapest settings the generator accepts for all actions
+TINY_SETTINGS = {"samples_per_action": 1, "seed": 2, "num_performers": 2}
+
+
+def test_loading_never_writes(tmp_path: Path) -> None:
+    folder = tmp_path / "synthetic"
+    dataset = SyntheticSkeletonDataset(str(folder))
+    with pytest.raises(DatasetError, match=r"kedro run --pipelines ingestion") as error:
+        dataset.load()
+    assert str(folder) in str(error.value)
+    assert not folder.exists()
+    folder.mkdir()
+    (folder / "S001C001P001R001A001.skeleton").write_text("0\n")  # files but no manifest
+    with pytest.raises(DatasetError, match=SyntheticSkeletonDataset.MANIFEST):
+        dataset.load()
+    assert [p.name for p in folder.iterdir()] == ["S001C001P001R001A001.skeleton"]
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+
+
+def test_saving_the_settings_writes_the_files_once(tmp_path: Path) -> None:
+    folder = tmp_path / "synthetic"
+    dataset = SyntheticSkeletonDataset(str(folder))
+    dataset.save(dict(TINY_SETTINGS))
+    source = dataset.load()
+    assert (source.path, source.format, source.source) == (str(folder), "ntu", "synthetic")
+    files = sorted(folder.glob("*.skeleton"))
+    assert len(files) == 60
+    expected = generate_dataset(tmp_path / "direct", **TINY_SETTINGS, workers=1)
+    assert _bytes(files) == _bytes(expected)  # the generator's own files, byte for byte
+
+    before = _mtimes(folder)
+    SyntheticSkeletonDataset(str(folder)).save(dict(TINY_SETTINGS))
+    assert _mtimes(folder) == before  # same settings, same generator version: nothing rewritten
+
+
+def test_new_settings_replace_every_file(tmp_path: Path) -> None:
+    folder = tmp_path / "synthetic"
+    dataset = SyntheticSkeletonDataset(str(folder))
+    dataset.save(dict(TINY_SETTINGS))
+    stray = folder / "S001C001P009R009A001.skeleton"
+    stray.write_text("0\n")
+    old = _bytes(sorted(folder.glob("*.skeleton")))
+    dataset.save({**TINY_SETTINGS, "seed": 3})
+    new = _bytes(sorted(folder.glob("*.skeleton")))
+    assert stray.name not in new  # stale files of the previous settings are removed
+    assert sorted(new) == sorted(set(old) - {stray.name})
+    assert all(new[name] != old[name] for name in new)
+    manifest = json.loads((folder / SyntheticSkeletonDataset.MANIFEST).read_text())
+    assert manifest == {**TINY_SETTINGS, "seed": 3, "generator_version": GENERATOR_VERSION}
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"samples_per_action": 1, "seed": 0}, "num_performers"),
+        ({**TINY_SETTINGS, "performers": 2}, "performers"),
+        ([1, 0, 2], "list"),
+    ],
+)
+def test_bad_generator_settings_are_named(settings: object, named: str, tmp_path: Path) -> None:
+    folder = tmp_path / "synthetic"
+    with pytest.raises(DatasetError, match=named):
+        SyntheticSkeletonDataset(str(folder)).save(settings)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match=named):
+        synthetic_recordings(settings)  # type: ignore[arg-type]
+    assert not folder.exists()
 
 
 # ---- semantics ------------------------------------------------------------------------------

@@ -139,48 +139,71 @@ class PooledSourceDataset(AbstractDataset[None, PooledSource]):
 
 
 class SyntheticSkeletonDataset(SkeletonSourceDataset):
-    """The default source: procedurally generated NTU-format ``.skeleton`` files.
+    """The default source: a folder of procedurally generated NTU-format ``.skeleton`` files,
+    read by the same NTU reader as real data.
 
-    The files are generated on first load (and again whenever the generator settings change,
-    tracked by a manifest in the folder), then read by the same NTU reader as real data.
+    Loading only reads: it returns the folder as a :class:`RawSource`, or fails naming the
+    command that generates it. Saving the generator settings (``samples_per_action``, ``seed``,
+    ``num_performers``: what the ``synthetic_recordings`` node of the ingestion pipeline
+    returns) writes the files, unless the folder's manifest says it already holds exactly those
+    (same settings, same ``GENERATOR_VERSION``): regenerating 720 files every run would be
+    wasted work.
     """
 
     MANIFEST = "_synthetic_manifest.json"
+    SETTINGS = ("samples_per_action", "seed", "num_performers")
 
-    def __init__(
-        self,
-        path: str,
-        samples_per_action: int = 12,
-        seed: int = 0,
-        num_performers: int = 10,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(path, format="ntu", dataset="ntu60", source="synthetic", metadata=metadata)
-        self._settings = {
-            "samples_per_action": int(samples_per_action),
-            "seed": int(seed),
-            "num_performers": int(num_performers),
-        }
 
     def load(self) -> RawSource:
-        from pose_zsl.skeleton.synthetic import GENERATOR_VERSION, generate_dataset
-
         folder = Path(self._source.path)
-        manifest = folder / self.MANIFEST
-        wanted = {**self._settings, "generator_version": GENERATOR_VERSION}
-        current = json.loads(manifest.read_text()) if manifest.exists() else None
-        if current != wanted:
-            folder.mkdir(parents=True, exist_ok=True)
-            for stale in folder.glob("*.skeleton"):
-                stale.unlink()
-            logger.info("Generating synthetic NTU-format recordings in %s: %s", folder, wanted)
-            files = generate_dataset(folder, **self._settings)
-            manifest.write_text(json.dumps(wanted))
-            logger.info("Generated %d synthetic recordings", len(files))
+        if not (folder / self.MANIFEST).is_file():
+            raise DatasetError(
+                f"no synthetic recordings in {folder} (no {self.MANIFEST}): generate them with "
+                "'kedro run --pipelines ingestion' (or 'make run')"
+            )
         return self._source
 
-    def _describe(self) -> dict[str, Any]:
-        return {**super()._describe(), **self._settings}
+    def save(self, data: dict[str, Any]) -> None:  # type: ignore[override]
+        from pose_zsl.skeleton.synthetic import GENERATOR_VERSION, generate_dataset
+
+        settings = synthetic_settings(data)
+        folder = Path(self._source.path)
+        manifest = folder / self.MANIFEST
+        wanted = {**settings, "generator_version": GENERATOR_VERSION}
+        if manifest.is_file() and json.loads(manifest.read_text()) == wanted:
+            logger.info("Synthetic recordings in %s are up to date: %s", folder, wanted)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        # the manifest goes first and comes back last: an interrupted run leaves no manifest,
+        # so the next one regenerates instead of trusting a half-written folder
+        manifest.unlink(missing_ok=True)
+        for stale in folder.glob("*.skeleton"):
+            stale.unlink()
+        logger.info("Generating synthetic NTU-format recordings in %s: %s", folder, wanted)
+        files = generate_dataset(folder, **settings)
+        manifest.write_text(json.dumps(wanted))
+        logger.info("Generated %d synthetic recordings", len(files))
+
+
+def synthetic_settings(data: Any) -> dict[str, int]:
+    """The generator settings in ``data`` (the ``synthetic_data`` parameters), as integers;
+    a missing or unknown key is an error naming it."""
+    expected = SyntheticSkeletonDataset.SETTINGS
+    if not isinstance(data, dict):
+        raise DatasetError(
+            f"synthetic recordings: expected the generator settings {list(expected)} "
+            f"(parameters 'synthetic_data'), got {type(data).__name__}"
+        )
+    missing = [key for key in expected if key not in data]
+    unknown = sorted(set(data) - set(expected))
+    if missing or unknown:
+        raise DatasetError(
+            f"parameters 'synthetic_data': missing {missing}, unknown {unknown}; "
+            f"expected exactly {list(expected)}"
+        )
+    return {key: int(data[key]) for key in expected}
 
 
 #: File name endings :class:`ArrowTableDataset` stores as Arrow IPC (any other: parquet).

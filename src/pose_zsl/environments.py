@@ -3,8 +3,17 @@ a session (the ``pose-zsl`` command, the grid before a session exists, benchmark
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+#: The ``raw_recordings`` catalog type whose folder the ingestion pipeline generates.
+SYNTHETIC_SOURCE_TYPE = "pose_zsl.datasets.SyntheticSkeletonDataset"
+
+#: Whether the active environment generates its raw recordings (key "synthetic"), set by
+#: :func:`use_catalog` (the session's environment) or on first use (``KEDRO_ENV``).
+_state: dict[str, bool] = {}
 
 
 def unknown_environment(env: str | None, project: str | Path | None = None) -> str | None:
@@ -37,3 +46,34 @@ def data_root(env: str | None, project: str | Path | None = None) -> Path:
     """Where ``env`` writes its tables, models and reports (``globals.yml``'s ``data_root``),
     relative to the project."""
     return Path(config_loader(env, project)["globals"]["data_root"])
+
+
+def catalog_generates_synthetic(catalog: Mapping[str, Any]) -> bool:
+    """Whether a resolved catalog configuration's ``raw_recordings`` is the synthetic source,
+    whose files the ingestion pipeline's ``synthetic_recordings`` node writes (real data: never
+    generated)."""
+    entry = catalog.get("raw_recordings")
+    return isinstance(entry, Mapping) and entry.get("type") == SYNTHETIC_SOURCE_TYPE
+
+
+def generates_synthetic(env: str | None, project: str | Path | None = None) -> bool:
+    """Whether environment ``env`` (None: the default run environment) generates its raw
+    recordings, read from its catalog as ``kedro run --env`` reads it."""
+    return catalog_generates_synthetic(config_loader(env, project)["catalog"])
+
+
+def use_catalog(catalog: Mapping[str, Any]) -> bool:
+    """Make the session's resolved catalog decide :func:`active_generates_synthetic`; True when
+    that changed the answer (the pipelines built so far then need building again)."""
+    synthetic = catalog_generates_synthetic(catalog)
+    changed = _state.get("synthetic") != synthetic
+    _state["synthetic"] = synthetic
+    return changed
+
+
+def active_generates_synthetic() -> bool:
+    """Whether the active environment generates its raw recordings: the session's (set by a
+    hook before the pipelines are built), else ``KEDRO_ENV``'s (default ``local``)."""
+    if "synthetic" not in _state:
+        _state["synthetic"] = generates_synthetic(os.environ.get("KEDRO_ENV"))
+    return _state["synthetic"]

@@ -66,18 +66,12 @@ class EntryPointHooks:
         import click
         from kedro.io import DatasetError
 
-        from pose_zsl.datasets import (
-            PooledSourceDataset,
-            SkeletonSourceDataset,
-            SyntheticSkeletonDataset,
-        )
+        from pose_zsl.datasets import PooledSourceDataset, SkeletonSourceDataset
 
+        # a pipeline with the synthetic_recordings node writes raw_recordings itself
         if "raw_recordings" not in pipeline.inputs():
             return
         source = catalog.get("raw_recordings")
-        # the synthetic source generates its folder on load: nothing to check beforehand
-        if isinstance(source, SyntheticSkeletonDataset):
-            return
         if isinstance(source, (SkeletonSourceDataset, PooledSourceDataset)):
             try:
                 source.load()
@@ -102,19 +96,23 @@ def unknown_pipelines(requested: list[str] | None) -> str | None:
 
 class GridHooks:
     """Sets the experiment grid (split slots, embedding variants) from the environment's
-    parameters before Kedro builds the pipelines, so ``--env`` decides how many splits run.
+    parameters, and whether its raw recordings are generated (the synthetic source) from its
+    catalog, before Kedro builds the pipelines: ``--env`` decides how many splits run and
+    whether ingestion has the generator node.
 
     Pipelines are built once per process; when a later session in the same process resolves a
-    different grid, the cached pipelines are dropped so they are rebuilt for it.
+    different grid or source, the cached pipelines are dropped so they are rebuilt for it.
     """
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         from kedro.framework.project import pipelines
 
-        from pose_zsl import grid
+        from pose_zsl import environments, grid
 
-        if grid.use_parameters(context.config_loader["parameters"]):
+        grid_changed = grid.use_parameters(context.config_loader["parameters"])
+        source_changed = environments.use_catalog(context.config_loader["catalog"])
+        if grid_changed or source_changed:
             # Kedro offers no public "rebuild"; configure() with the same module resets the
             # cache, and the requested-pipelines filter of this run is put back
             requested = getattr(pipelines, "_requested_pipelines", None)

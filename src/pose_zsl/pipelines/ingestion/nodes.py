@@ -11,7 +11,7 @@ import pyarrow as pa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pose_zsl.datasets import PooledSource, RawSource
+from pose_zsl.datasets import PooledSource, RawSource, synthetic_settings
 from pose_zsl.reporting import markdown_table
 
 if TYPE_CHECKING:
@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_SKIPS = 200
+
+
+def synthetic_recordings(settings: dict[str, Any]) -> dict[str, int]:
+    """The synthetic generator's settings (parameters ``synthetic_data``), checked; saving them
+    as ``raw_recordings`` writes the files (:class:`pose_zsl.datasets.SyntheticSkeletonDataset`)
+    unless the folder already holds exactly these."""
+    return synthetic_settings(settings)
 
 
 def ingest_recordings(
