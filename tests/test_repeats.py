@@ -15,6 +15,7 @@ from pose_zsl.datasets import TorchArtifactDataset
 from pose_zsl.models.heads import head_from_artifact, score
 from pose_zsl.pipelines.evaluation import nodes as eval_nodes
 from pose_zsl.pipelines.zsl_training import nodes as zsl_nodes
+from pose_zsl.reporting import mlflow_metric_values
 from pose_zsl.zsl.calibration import calibration_partition
 from pose_zsl.zsl.metrics import metric_rows
 from pose_zsl.zsl.tables import class_embeddings, feature_matrix
@@ -389,7 +390,7 @@ def test_a_single_repeat_leaves_tables_and_mlflow_keys_as_before(devise) -> None
     top1 = _cell_rows(metrics, "zsl", "top1").iloc[0]
     cell = f"{top1.value:.1f} [{top1.ci_low:.1f}, {top1.ci_high:.1f}]"
     assert f"| devise | random | {cell} |" in table
-    keys = eval_nodes.mlflow_metric_values(metrics)
+    keys = mlflow_metric_values(metrics)
     assert keys == {
         f"{r.split}.{r.head}.{r.embedding}.{r.protocol}.{r.metric}": {"value": r.value, "step": 0}
         for r in metrics.itertuples()
@@ -398,8 +399,8 @@ def test_a_single_repeat_leaves_tables_and_mlflow_keys_as_before(devise) -> None
 
 def test_mlflow_keys_name_the_seed_of_every_repeat(devise) -> None:
     metrics = devise["evaluation"][0]
-    single = eval_nodes.mlflow_metric_values(devise["single_evaluation"][0])
-    values = eval_nodes.mlflow_metric_values(metrics)
+    single = mlflow_metric_values(devise["single_evaluation"][0])
+    values = mlflow_metric_values(metrics)
     assert len(values) == len(metrics)  # one key per row: none overwritten
     assert {k: v for k, v in values.items() if ".seed" not in k} == single
     for r in metrics[metrics["seed"] != SEED].itertuples():

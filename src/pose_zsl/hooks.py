@@ -275,7 +275,7 @@ def model_metric_links(
     """``{model_id: {metric key: value}}``: each named model's own rows of ``metrics`` (the
     first seed's, under the keys the run logs them with). Models of no known variant get none."""
     from pose_zsl.grid import default_variant
-    from pose_zsl.pipelines.evaluation.nodes import mlflow_metric_values
+    from pose_zsl.reporting import mlflow_metric_values
 
     variant = ["slot", "head", "embedding"]
     first_seed = metrics[metrics["seed"] == metrics.groupby(variant)["seed"].transform("min")]

@@ -40,7 +40,9 @@ def _find_all_pipelines() -> dict[str, Pipeline]:
     (``one_variant``) have none but need all the others."""
     from kedro.framework.project import pipelines as registry
 
-    requested = registry._requested_pipelines  # Kedro has no public way to lift the filter
+    # not registry.set_requested(None): this runs inside the registry's own loading, under its
+    # lock, and set_requested would also drop the cache being filled
+    requested = registry._requested_pipelines
     registry._requested_pipelines = None
     try:
         return find_pipelines(raise_errors=True)

@@ -57,6 +57,21 @@ def metric_history(
     return {name: points for name, points in curves.items() if points}
 
 
+def mlflow_metric_values(metrics: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Every measurement as an MLflow metric ``<split>.<head>.<embedding>.<protocol>.<metric>``.
+
+    A variant's first seed (``zsl_training.seed``: the exported head's) keeps that key; the
+    heads of further seeds (``zsl_training.repeats`` > 1) log under
+    ``<split>.<head>.<embedding>.seed<K>.<protocol>.<metric>``.
+    """
+    first = metrics.groupby(["slot", "head", "embedding"])["seed"].transform("min")
+    values = {}
+    for r, is_first in zip(metrics.itertuples(index=False), metrics["seed"] == first, strict=True):
+        variant = f"{r.split}.{r.head}.{r.embedding}" + ("" if is_first else f".seed{r.seed}")
+        values[f"{variant}.{r.protocol}.{r.metric}"] = {"value": r.value, "step": 0}
+    return values
+
+
 def training_curve_figure(
     history: pd.DataFrame, step_column: str, left: list[str], right: list[str], title: str
 ) -> Figure:

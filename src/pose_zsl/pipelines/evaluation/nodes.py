@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pose_zsl.grid import active
-from pose_zsl.reporting import format_interval, markdown_table
+from pose_zsl.reporting import format_interval, markdown_table, mlflow_metric_values
 from pose_zsl.zsl.stats import summarise_seeds
 from pose_zsl.zsl.tables import (
     class_embeddings,
@@ -307,21 +307,6 @@ def collect_metrics(
         gzsl_table(metrics),
         seen_unseen_table(metrics),
     )
-
-
-def mlflow_metric_values(metrics: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Every measurement as an MLflow metric ``<split>.<head>.<embedding>.<protocol>.<metric>``.
-
-    A variant's first seed (``zsl_training.seed``: the exported head's) keeps that key; the
-    heads of further seeds (``zsl_training.repeats`` > 1) log under
-    ``<split>.<head>.<embedding>.seed<K>.<protocol>.<metric>``.
-    """
-    first = metrics.groupby(["slot", "head", "embedding"])["seed"].transform("min")
-    values = {}
-    for r, is_first in zip(metrics.itertuples(index=False), metrics["seed"] == first, strict=True):
-        variant = f"{r.split}.{r.head}.{r.embedding}" + ("" if is_first else f".seed{r.seed}")
-        values[f"{variant}.{r.protocol}.{r.metric}"] = {"value": r.value, "step": 0}
-    return values
 
 
 #: The variant a table cell belongs to (within one protocol and metric).
