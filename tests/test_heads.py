@@ -173,7 +173,12 @@ def test_relation_scores_are_chunked_without_changing_them(monkeypatch):
     monkeypatch.setattr(heads, "_SCORE_ELEMENTS", 4 * 12 * 5)  # 5 rows per block
     assert model.score_block_rows(4) == 5
     np.testing.assert_allclose(score(model, features, classes), whole, atol=1e-7)
-    assert ((whole > 0) & (whole < 1)).all()
+    # score() gives the relation scores' log-odds (forward gives the sigmoid of the same sum);
+    # float32 sigmoid then logit loses ~1e-7 relative, well inside 1e-5 at |log-odds| < 1.
+    feats = torch.from_numpy(heads.l2_normalise("f", features))
+    probabilities = model(feats, torch.from_numpy(heads.l2_normalise("c", classes)))
+    np.testing.assert_allclose(torch.logit(probabilities).detach().numpy(), whole, atol=1e-5)
+    assert (whole < 0).any() and (whole > 0).any()  # not squashed into (0, 1)
 
 
 def test_devise_scores_are_dot_products_of_normalised_inputs():
@@ -576,3 +581,123 @@ def test_load_head_rejects_bad_files(problem, tmp_path: Path):
 
     with pytest.raises(ValueError, match="no such head file"):
         load_head(tmp_path / "missing.pt")
+
+
+# -- hubness correction (hub_k) ---------------------------------------------------------------
+
+
+def _hub_problem() -> tuple[heads.DeViSEHead, np.ndarray, np.ndarray, np.ndarray]:
+    """An identity DeViSE head whose features all share a dominant direction e0, as non-negative
+    ST-GCN features do, and class 0 lies on it: without correction class 0 wins every row."""
+    config = replace(DeViSEConfig(), hub_k=5)
+    rng = np.random.default_rng(0)
+    reference = np.abs(rng.normal(0.0, 0.1, size=(40, 4))) + np.array([1.0, 0, 0, 0])
+    model = heads.build_head("devise", 4, 4, config, reference_rows=len(reference))
+    with torch.no_grad():
+        model.projection.weight.copy_(torch.eye(4))
+        model.reference_features.copy_(torch.from_numpy(reference.astype(np.float32)))
+    model.config = config
+    classes = np.eye(4, dtype=np.float32)[:3]  # class 0 = the dominant direction (a hub)
+    truth = np.repeat([1, 2], 10)
+    test = np.full((20, 4), 0.05, dtype=np.float32)
+    test[:, 0] = 1.0
+    test[np.arange(20), truth] = 0.8  # each test row leans to its class, less than to e0
+    return model, classes, test, truth
+
+
+def test_hub_correction_stops_a_hub_class_taking_every_prediction():
+    model, classes, test, truth = _hub_problem()
+    corrected = score(model, test, classes)
+    model.hub_k = 0
+    plain = score(model, test, classes)
+    assert (plain.argmax(1) == 0).all()  # the hub takes every row
+    np.testing.assert_array_equal(corrected.argmax(1), truth)
+    # the penalty is a per-class constant: the mean of the class's 5 best reference scores
+    expected = -np.sort(-score(model, model.reference_features.numpy(), classes), axis=0)[:5]
+    np.testing.assert_allclose(
+        plain - corrected, np.broadcast_to(expected.mean(0), plain.shape), atol=1e-6
+    )  # float32 sums of 4 unit-scale products
+
+
+def test_hub_corrected_scores_of_a_recording_do_not_depend_on_the_others():
+    model, classes, test, _ = _hub_problem()
+    together = score(model, test, classes)
+    alone = np.concatenate([score(model, test[i : i + 1], classes) for i in range(len(test))])
+    np.testing.assert_array_equal(alone, together)
+
+
+def test_hub_correction_survives_the_artefact_and_old_files_still_load():
+    model, classes, test, _ = _hub_problem()
+    rebuilt = heads.head_from_artifact(heads.head_artifact(model))
+    np.testing.assert_array_equal(score(rebuilt, test, classes), score(model, test, classes))
+    legacy_model = heads.build_head("devise", 4, 4, DeViSEConfig())
+    legacy_model.config = DeViSEConfig()
+    old = heads.head_artifact(legacy_model)
+    for key in ("hub_k", "reference_rows"):
+        del old["dims"][key]  # a file written before hub_k existed
+        old["config"].pop(key, None)
+    assert heads.head_from_artifact(old).hub_k == 0
+
+
+@pytest.mark.parametrize("kind", ["devise", "relation_net", "infonce"])
+def test_training_keeps_its_own_features_as_the_hub_reference(problem, kind, monkeypatch):
+    train = problem["train"]
+    features, labels = problem["features"][train], problem["labels"][train]
+    config = replace(config_from_dict(kind, preset="synthetic"), hub_k=3)
+    if kind == "relation_net":
+        config = replace(config, episodes=20)
+
+    def trained() -> heads.ZeroShotHead:
+        return train_head(
+            kind,
+            features,
+            labels,
+            problem["embeddings"],
+            problem["class_ids"],
+            seen_class_ids=problem["seen"],
+            config=config,
+            seed=1,
+        )[0]
+
+    np.testing.assert_array_equal(trained().reference_features.numpy(), features)
+    monkeypatch.setattr("pose_zsl.training.head_trainer.HUB_REFERENCE_ROWS", 7)
+    model = trained()
+    kept = model.reference_features.numpy()
+    rows = [int(np.flatnonzero((features == row).all(1))[0]) for row in kept]
+    assert len(rows) == 7 and rows == sorted(rows)  # a sample of its own rows, in order
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "yes"])
+def test_bad_hub_k_names_the_setting(value):
+    with pytest.raises(ValueError, match="hub_k must be an integer >= 0"):
+        config_from_dict("devise", {"hub_k": value})
+
+
+def test_a_calibration_constant_corrects_far_recordings_as_much_as_near_ones():
+    # A recording unlike the training data gets every relation score lowered together (here: the
+    # output bias lowered by 12, all odds divided by e^12). Calibrated stacking on the head's
+    # scores must rank its candidates as before; on the sigmoid scale the same constant would
+    # push every seen candidate below every unseen one.
+    from pose_zsl.zsl.metrics import calibrated_stacking
+
+    torch.manual_seed(3)
+    model = RelationNetwork(feature_dim=8, embedding_dim=5, attribute_hidden=16, relation_hidden=12)
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(30, 8)).astype(np.float32)
+    classes = rng.normal(size=(6, 5)).astype(np.float32)
+    ids, seen = np.arange(6), [0, 1, 2]
+
+    def ranking(scores: np.ndarray) -> np.ndarray:
+        return np.argsort(-calibrated_stacking(scores, ids, seen, gamma), axis=1, kind="stable")
+
+    near = score(model, features, classes)
+    gamma = 0.25 * float(np.median(np.ptp(near, axis=1)))  # a constant that reorders some rows
+    with torch.no_grad():
+        model.relation_fc2.bias -= 12.0
+    far = score(model, features, classes)
+    np.testing.assert_allclose(near - far, 12.0, rtol=0, atol=1e-4)  # float32 at |logit| ~ 12
+    np.testing.assert_array_equal(ranking(far), ranking(near))
+    assert (ranking(near)[:, 0] < 3).any()  # seen candidates still win some rows
+    sigmoid = 1 / (1 + np.exp(-far.astype(np.float64)))
+    assert not np.array_equal(ranking(sigmoid), ranking(near))
+    assert (ranking(sigmoid)[:, :3] >= 3).all()  # the old scale: unseen candidates first, always

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from pose_zsl.models.heads import (
+    HUB_REFERENCE_ROWS,
     DeViSEConfig,
     HeadConfig,
     InfoNCEConfig,
@@ -47,6 +48,15 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int, float], None]
 
 _EPISODE_INDEX_CHUNK = 1024  # episodes whose sample indices are drawn in one generator call
+
+
+def hub_reference(features: np.ndarray, seed: int) -> np.ndarray:
+    """The training features a head keeps for its hubness correction: all of them, or a seeded
+    sample of :data:`~pose_zsl.models.heads.HUB_REFERENCE_ROWS` in their original order."""
+    if len(features) <= HUB_REFERENCE_ROWS:
+        return np.asarray(features, dtype=np.float32)
+    rows = np.random.default_rng(seed).choice(len(features), HUB_REFERENCE_ROWS, replace=False)
+    return np.asarray(features[np.sort(rows)], dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +166,13 @@ def train_head(
     torch_device = resolve_device(str(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_head(kind, features.shape[1], embeddings.shape[1], config)
+        model = build_head(
+            kind,
+            features.shape[1],
+            embeddings.shape[1],
+            config,
+            min(len(features), HUB_REFERENCE_ROWS),
+        )
     if isinstance(model, RelationNetwork) and config.prior_output_bias:
         # Start at the base rate 1/K instead of 0.5: the MSE pull of K-1 negatives towards 0
         # otherwise drives the relation layer's ReLUs dead in the first episodes.
@@ -170,6 +186,8 @@ def train_head(
         # The mean of this head's own (seen-class training) features, in float64 for the sum.
         mean = l2_normalise("features", features).mean(axis=0, dtype=np.float64)
         model.feature_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
+    if config.hub_k:
+        model.reference_features.copy_(torch.from_numpy(hub_reference(features, seed)))
     feats = torch.from_numpy(head_input_features(model, features)).to(torch_device)
     candidates = torch.from_numpy(l2_normalise("class_embeddings", embeddings)[candidate_rows]).to(
         torch_device
