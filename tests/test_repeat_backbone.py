@@ -343,6 +343,11 @@ def test_end_to_end_backbones_differ_and_metrics_carry_their_seeds(tiny_on) -> N
     baselines = metrics[metrics["head"] == "vanilla_stgcn"]
     assert (baselines["seed"] == baselines["backbone_seed"]).all()
     assert set(baselines["seed"]) == {stgcn_seed, stgcn_seed + 1}
+    from pose_zsl.reporting import mlflow_metric_values
+
+    keys = mlflow_metric_values(metrics)
+    assert len(keys) == len(metrics)  # one MLflow key per row: none overwritten
+    assert f"nearest.vanilla_stgcn.none.seed{stgcn_seed + 1}.zsl.top1" in keys
     zsl = (project / "data/08_reporting/zsl_top1.md").read_text()
     assert "the ± includes the backbone's seed" in zsl
     assert f"ST-GCN seeds {stgcn_seed}, {stgcn_seed + 1}" in zsl
