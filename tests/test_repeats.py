@@ -27,6 +27,7 @@ PSEUDO = [4, 5]
 PER_CLASS = 12  # samples per class: 8 train, 4 test
 SEED = 4  # not 0: the seeds must be seed, seed + 1, ..., not 0, 1, ...
 REPEATS = 3
+STGCN_SEED = 11  # the ST-GCN's seed: every row's backbone_seed (one backbone per split here)
 # Short schedules: the heads only need to differ between seeds and learn a little.
 SHORT = {
     "devise": {"epochs": 4},
@@ -144,6 +145,7 @@ def evaluate(problem: dict, main: dict, repeats: list[dict], calibration: dict):
         problem["split_classes"],
         {**base_parameters("evaluation"), "dataset": "toy"},
         SEED,
+        STGCN_SEED,
     )
 
 

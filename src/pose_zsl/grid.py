@@ -121,15 +121,22 @@ def variant_key(split: str, head: str, embedding: str) -> str:
     return f"{split}__{head}__{embedding}"
 
 
-def per_split(template: Pipeline, parameters: str) -> Pipeline:
+#: The repeat settings that the per-split ST-GCN and feature nodes read from their one home,
+#: ``zsl_training`` (:mod:`pose_zsl.zsl.repeats`).
+REPEAT_PARAMETERS = ("params:zsl_training.repeats", "params:zsl_training.repeat_backbone")
+
+
+def per_split(template: Pipeline, *parameters: str) -> Pipeline:
     """One copy of ``template`` per split slot, namespaced by the slot; the ``samples`` and
-    ``sequences`` tables and the ``parameters`` entry are shared by every copy."""
+    ``sequences`` tables and the ``parameters`` entries are shared by every copy (those the
+    template does not read are left out)."""
+    used = template.inputs()
     copies = (
         Pipeline(
             template,
             namespace=split,
             inputs={"samples", "sequences"},
-            parameters={parameters},
+            parameters={p for p in parameters if p in used},
         )
         for split in active().splits
     )
@@ -139,12 +146,15 @@ def per_split(template: Pipeline, parameters: str) -> Pipeline:
 def per_variant(template_for_head: Callable[[str], Pipeline], parameters: str) -> Pipeline:
     """One copy of the head's template per variant, namespaced ``<split>.<head>.<embedding>``,
     reading its split's features and classes, the variant's label embeddings and, where the
-    template reads them, its split's calibration samples and calibration features."""
+    template reads them, its split's calibration samples, calibration features and the repeat
+    backbones' features (:mod:`pose_zsl.zsl.repeats`)."""
 
     def split_inputs(template: Pipeline, split: str, embedding: str) -> dict[str, str]:
         optional = {
             "calibration_samples": f"{split}.calibration_samples",
             "calibration_features": f"{split}.calibration_features",
+            "repeat_features": f"{split}.repeat_features",
+            "repeat_calibration_features": f"{split}.repeat_calibration_features",
         }
         return {
             "features": f"{split}.features",

@@ -183,8 +183,9 @@ def summarise_seeds(metrics: pd.DataFrame, keys: Sequence[str] | None = None) ->
     """Mean and standard deviation (ddof 1; NaN for one seed) of ``value`` over seeds.
 
     ``metrics`` holds rows of the evaluation's metrics table, possibly several per variant that
-    differ only in ``seed`` (and their value, n and interval). ``keys`` (default: every column
-    but ``seed``, ``value``, ``n``, ``ci_low``, ``ci_high``) identify one measurement.
+    differ only in ``seed`` (and their value, n and interval; ``backbone_seed`` too when each
+    repeat had its own ST-GCN). ``keys`` (default: every column but ``seed``,
+    ``backbone_seed``, ``value``, ``n``, ``ci_low``, ``ci_high``) identify one measurement.
 
     Returns:
         One row per measurement: ``keys`` plus ``mean``, ``std``, ``repeats`` and ``seeds``
@@ -203,7 +204,7 @@ def summarise_seeds(metrics: pd.DataFrame, keys: Sequence[str] | None = None) ->
     for column in ("seed", "value"):
         if column not in metrics:
             raise ValueError(f"metrics table has no {column!r} column")
-    per_run = {"seed", "value", "n", "ci_low", "ci_high"}
+    per_run = {"seed", "backbone_seed", "value", "n", "ci_low", "ci_high"}
     by = list(keys) if keys is not None else [c for c in metrics.columns if c not in per_run]
     duplicated = metrics.duplicated([*by, "seed"])
     if duplicated.any():

@@ -47,6 +47,12 @@ def head_seed(artefact: dict, default: int) -> int:
     return int((artefact.get("meta") or {}).get("seed", default))
 
 
+def head_backbone(artefact: dict) -> int:
+    """The repeat whose ST-GCN a head artefact was trained on (meta ``backbone``; 0, the
+    split's own ST-GCN, when absent: ``zsl_training.repeat_backbone`` off)."""
+    return int((artefact.get("meta") or {}).get("backbone", 0))
+
+
 def variant_heads(
     zsl_model: dict, zsl_repeat_models: list[dict], default_seed: int
 ) -> list[tuple[Any, int]]:

@@ -11,10 +11,12 @@ from matplotlib.figure import Figure
 
 from pose_zsl.grid import active
 from pose_zsl.reporting import format_interval, markdown_table, mlflow_metric_values
+from pose_zsl.zsl.repeats import backbone_rows, backbone_seed_of
 from pose_zsl.zsl.stats import summarise_seeds
 from pose_zsl.zsl.tables import (
     class_embeddings,
     feature_matrix,
+    head_backbone,
     seen_class_ids,
     split_name,
     unseen_class_ids,
@@ -26,8 +28,10 @@ logger = logging.getLogger(__name__)
 #: ``split`` is the split's own name (its rule: nearest, msr_random_1, ntu60_55_5, ...);
 #: ``slot`` is the namespace it ran under (the split's name too); ``seed`` the
 #: training seed of the head (of the ST-GCN for the vanilla baseline), so runs of one variant
-#: with different seeds can share the table. ``value``, ``ci_low``, ``ci_high`` (95 %) are in
-#: %; ``n`` is the number of test samples behind the value
+#: with different seeds can share the table; ``backbone_seed`` the training seed of the ST-GCN
+#: whose features the head stands on (``stgcn_training.seed`` for every row unless
+#: ``zsl_training.repeat_backbone`` gives each repeat its own ST-GCN). ``value``, ``ci_low``,
+#: ``ci_high`` (95 %) are in %; ``n`` is the number of test samples behind the value
 #: (:func:`pose_zsl.zsl.metrics.metric_rows`).
 METRIC_COLUMNS = [
     "dataset",
@@ -37,6 +41,7 @@ METRIC_COLUMNS = [
     "embedding",
     "embedder",
     "seed",
+    "backbone_seed",
     "protocol",
     "metric",
     "value",
@@ -84,6 +89,8 @@ def evaluate_variant(
     split_classes: pd.DataFrame,
     params: dict[str, Any],
     training_seed: int,
+    stgcn_seed: int,
+    repeat_features: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Figure, Figure]:
     """ZSL, GZSL and calibrated GZSL metrics of one head on the test split (with n, 95 %
     intervals and collapse diagnostics), per-class accuracy (GZSL), a confusion matrix of the
@@ -97,6 +104,11 @@ def evaluate_variant(
     rows under their seeds; the per-class table and the figures are those of ``zsl_model``. A
     WARNING names the variant and seed when one class takes at least
     ``collapse_warning_share`` % of its ZSL predictions.
+
+    Each head is scored on the test features of the ST-GCN it was trained on: the split's own
+    (``features``, ``backbone_seed`` = ``stgcn_seed``, the ``stgcn_training`` seed) or, for a
+    head of repeat k with ``zsl_training.repeat_backbone`` on, repeat k's (the rows of
+    ``repeat_features`` of that repeat, ``backbone_seed`` theirs).
     """
     from pose_zsl.models.heads import joint_space_points, score
     from pose_zsl.reporting import joint_space_figure
@@ -108,6 +120,8 @@ def evaluate_variant(
     )
 
     heads = _calibrated_heads(zsl_model, zsl_repeat_models, calibration, training_seed)
+    backbones = [head_backbone(a) for a in [zsl_model, *zsl_repeat_models]]
+    repeat_features = _or_empty(repeat_features)
     model = heads[0][0]  # the per-class table and the figures are zsl_model's
     seen, unseen = seen_class_ids(split_classes), unseen_class_ids(split_classes)
     test = test_rows(features)
@@ -123,13 +137,15 @@ def evaluate_variant(
     test_features = feature_matrix(test)
     has_seen_tests = bool(np.isin(labels, seen).any())
     tables = []
-    for head, seed, gamma in heads:
-        head_scores = score(head, test_features, vectors)
+    for (head, seed, gamma), backbone in zip(heads, backbones, strict=True):
+        own = test_rows(backbone_rows(features, repeat_features, backbone, "repeat_features"))
+        head_labels = own["action_id"].to_numpy(dtype=np.int64)
+        head_scores = score(head, feature_matrix(own), vectors)
         if head is model:
             scores = head_scores
         rows = metric_rows(
             head_scores,
-            labels,
+            head_labels,
             class_ids,
             seen,
             unseen,
@@ -137,10 +153,10 @@ def evaluate_variant(
             ks=tuple(params["top_k"]),
             gzsl=has_seen_tests,
         )
-        rows += pooled_split_rows(head_scores, labels, class_ids, split_classes, params)
-        table = pd.DataFrame(
-            [{**columns, "seed": seed, **row} for row in rows], columns=METRIC_COLUMNS
-        )
+        rows += pooled_split_rows(head_scores, head_labels, class_ids, split_classes, params)
+        backbone_seed = backbone_seed_of(repeat_features, backbone, stgcn_seed)
+        run = {"seed": seed, "backbone_seed": backbone_seed}
+        table = pd.DataFrame([{**columns, **run, **row} for row in rows], columns=METRIC_COLUMNS)
         warn_if_collapsed(table, float(params["collapse_warning_share"]))
         tables.append(table)
     metrics = pd.concat(tables, ignore_index=True)
@@ -217,6 +233,13 @@ def class_accuracy_table(
     return table
 
 
+def _or_empty(table: pd.DataFrame | None) -> pd.DataFrame:
+    """A repeat feature table, or an empty one where the caller passed none."""
+    from pose_zsl.zsl.repeats import REPEAT_COLUMNS
+
+    return pd.DataFrame(columns=list(REPEAT_COLUMNS)) if table is None else table
+
+
 def _calibrated_heads(
     zsl_model: dict, zsl_repeat_models: list[dict], calibration: dict[str, Any], default_seed: int
 ) -> list[tuple[Any, int, float]]:
@@ -262,43 +285,22 @@ def collect_metrics(
     """All variants' metrics plus the vanilla ST-GCN baseline, and the paper-style tables.
 
     ``inputs`` holds ``<split>__<head>__<embedding>`` metric tables and, per split,
-    ``<split>__features`` and ``<split>__split_classes``. ``stgcn_seed`` (the ST-GCN's training
-    seed) is the baseline's ``seed``.
+    ``<split>__features``, ``<split>__split_classes`` and ``<split>__repeat_features``.
+    ``stgcn_seed`` (the ST-GCN's training seed) is the baseline's ``seed`` and
+    ``backbone_seed``; with ``zsl_training.repeat_backbone`` each repeat's ST-GCN adds its own
+    baseline rows under its seed.
     """
-    from pose_zsl.zsl.metrics import supervised_rows, vanilla_baseline_rows
-
     grid = active()
     tables = [inputs[f"{s}__{h}__{e}"] for s, h, e in grid.variants()]
     for split in grid.splits:
         split_classes = inputs[f"{split}__split_classes"]
-        test = test_rows(inputs[f"{split}__features"])
-        seen = seen_class_ids(split_classes)
-        # a cross-dataset split tests on the target dataset only: no seen-class test samples
-        has_seen_tests = bool(test["action_id"].isin(seen).any())
-        rows = vanilla_baseline_rows(
-            np.stack(test["seen_logits"].to_numpy()),
-            seen,
-            test["action_id"].to_numpy(dtype=np.int64),
-            sorted(split_classes["action_id"].astype(int)),
-            seen_class_ids=seen,
-            unseen_class_ids=unseen_class_ids(split_classes),
-            ks=tuple(params["top_k"]),
-            gzsl=has_seen_tests,
-        )
-        columns = _variant_columns(split_classes, params, "vanilla_stgcn", "none", "none")
-        columns["seed"] = int(stgcn_seed)
-        tables.append(pd.DataFrame([{**columns, **r} for r in rows], columns=METRIC_COLUMNS))
-        if not has_seen_tests:
-            continue
-        supervised = supervised_rows(
-            np.stack(test["seen_logits"].to_numpy()),
-            seen,
-            test["action_id"].to_numpy(dtype=np.int64),
-            seen,
-            ks=tuple(params["top_k"]),
-        )
-        columns |= {"head": "stgcn"}
-        tables.append(pd.DataFrame([{**columns, **r} for r in supervised], columns=METRIC_COLUMNS))
+        repeat_features = _or_empty(inputs.get(f"{split}__repeat_features"))
+        backbones = [(inputs[f"{split}__features"], int(stgcn_seed))]
+        for k in sorted(int(r) for r in repeat_features["repeat"].unique()):
+            rows = backbone_rows(inputs[f"{split}__features"], repeat_features, k, "repeats")
+            backbones.append((rows, backbone_seed_of(repeat_features, k, stgcn_seed)))
+        for features, seed in backbones:
+            tables += _baseline_tables(features, split_classes, params, seed)
     metrics = pd.concat(tables, ignore_index=True)
     return (
         metrics,
@@ -307,6 +309,45 @@ def collect_metrics(
         gzsl_table(metrics),
         seen_unseen_table(metrics),
     )
+
+
+def _baseline_tables(
+    features: pd.DataFrame, split_classes: pd.DataFrame, params: dict[str, Any], seed: int
+) -> list[pd.DataFrame]:
+    """The vanilla ST-GCN rows and, where the split has seen-class test samples, the supervised
+    ST-GCN rows of one ST-GCN's features, under its training ``seed``."""
+    from pose_zsl.zsl.metrics import supervised_rows, vanilla_baseline_rows
+
+    tables = []
+    test = test_rows(features)
+    seen = seen_class_ids(split_classes)
+    # a cross-dataset split tests on the target dataset only: no seen-class test samples
+    has_seen_tests = bool(test["action_id"].isin(seen).any())
+    rows = vanilla_baseline_rows(
+        np.stack(test["seen_logits"].to_numpy()),
+        seen,
+        test["action_id"].to_numpy(dtype=np.int64),
+        sorted(split_classes["action_id"].astype(int)),
+        seen_class_ids=seen,
+        unseen_class_ids=unseen_class_ids(split_classes),
+        ks=tuple(params["top_k"]),
+        gzsl=has_seen_tests,
+    )
+    columns = _variant_columns(split_classes, params, "vanilla_stgcn", "none", "none")
+    columns |= {"seed": int(seed), "backbone_seed": int(seed)}
+    tables.append(pd.DataFrame([{**columns, **r} for r in rows], columns=METRIC_COLUMNS))
+    if not has_seen_tests:
+        return tables
+    supervised = supervised_rows(
+        np.stack(test["seen_logits"].to_numpy()),
+        seen,
+        test["action_id"].to_numpy(dtype=np.int64),
+        seen,
+        ks=tuple(params["top_k"]),
+    )
+    columns |= {"head": "stgcn"}
+    tables.append(pd.DataFrame([{**columns, **r} for r in supervised], columns=METRIC_COLUMNS))
+    return tables
 
 
 #: The variant a table cell belongs to (within one protocol and metric).
@@ -377,11 +418,32 @@ def _title(metrics: pd.DataFrame, text: str) -> str:
             "`zsl_training.repeats`): a cell reads `mean ± std [interval]`, the mean and standard "
             "deviation (ddof 1) over the seeds and the seeds' 95 % intervals averaged bound by "
             "bound. Every seed is scored on the same test samples, so that interval is the "
-            "test-sample uncertainty of one run and does not narrow as seeds are added; the ± "
-            "is the spread that the heads' training seeds alone cause. Single-seed rows (the "
-            "vanilla ST-GCN) read as above.\n\n"
+            "test-sample uncertainty of one run and does not narrow as seeds are added; "
+            + _spread_text(metrics)
+            + "\n\n"
         )
     return title
+
+
+def _spread_text(metrics: pd.DataFrame) -> str:
+    """What the ± spans: the heads' seeds alone (one ST-GCN per split) or, with
+    ``zsl_training.repeat_backbone``, the ST-GCN's seed as well (a backbone per repeat)."""
+    column = metrics.get("backbone_seed", pd.Series(dtype=float))
+    backbones = sorted(int(s) for s in column.dropna().unique())
+    if len(backbones) <= 1:
+        which = f", seed {backbones[0]}" if backbones else ""
+        return (
+            "the ± is the spread that the heads' training seeds alone cause (every repeat's "
+            f"heads stand on the split's one ST-GCN{which}). Single-seed rows (the vanilla "
+            "ST-GCN) read as above."
+        )
+    return (
+        "the ± includes the backbone's seed: each repeat also trained its own ST-GCN and "
+        "calibration ST-GCN (`zsl_training.repeat_backbone`; ST-GCN seeds "
+        f"{', '.join(map(str, backbones))}, repeat k with the k-th), so it is the spread of "
+        "the whole training, the ST-GCN's seed and the head's together. The vanilla and "
+        "supervised ST-GCN rows are those ST-GCNs' own, mean ± std over them."
+    )
 
 
 def _section(heading: str, table: pd.DataFrame) -> str:

@@ -19,6 +19,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "split_classes",
                     "params:evaluation",
                     "params:zsl_training.seed",
+                    "params:stgcn_training.seed",
+                    "repeat_features",
                 ],
                 outputs=[
                     "metrics",
@@ -31,17 +33,21 @@ def create_pipeline(**kwargs) -> Pipeline:
         ]
     )
     evaluated = per_variant(lambda head: template, "params:evaluation")
-    # the heads' training seed is one global parameter, not one per namespace
+    # the heads' and the ST-GCN's training seeds are global parameters, not one per namespace
     evaluated = Pipeline(
         evaluated,
         parameters={
-            f"params:{split}.{head}.{embedding}.zsl_training.seed": "params:zsl_training.seed"
+            f"params:{split}.{head}.{embedding}.{name}": f"params:{name}"
             for split, head, embedding in variants()
+            for name in ("zsl_training.seed", "stgcn_training.seed")
         },
     )
     collected = {variant_key(*v): f"{v[0]}.{v[1]}.{v[2]}.metrics" for v in variants()}
     collected |= {f"{split}__features": f"{split}.features" for split in active().splits}
     collected |= {f"{split}__split_classes": f"{split}.split_classes" for split in active().splits}
+    collected |= {
+        f"{split}__repeat_features": f"{split}.repeat_features" for split in active().splits
+    }
     collected["params"] = "params:evaluation"
     collected["stgcn_seed"] = "params:stgcn_training.seed"
     summary = node(

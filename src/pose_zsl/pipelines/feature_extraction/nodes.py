@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -70,4 +71,54 @@ def extract_calibration_features(
     )
     return extract_split_features(
         calibration_stgcn_model, rows, sequences, calibration_classes(split_classes), params
+    )
+
+
+def _repeat_features(
+    extract: Callable[[dict], pd.DataFrame], repeat_models: list[dict]
+) -> pd.DataFrame:
+    """``extract(model)`` of every repeat backbone, one table with the repeat and the backbone's
+    training seed as columns (:func:`pose_zsl.zsl.repeats.with_repeat_columns`)."""
+    from pose_zsl.training.features import FEATURE_COLUMNS
+    from pose_zsl.zsl.repeats import empty_repeat_features, with_repeat_columns
+
+    tables = [
+        with_repeat_columns(extract(m), m["meta"]["repeat"], m["meta"]["config"]["seed"])
+        for m in repeat_models
+    ]
+    if not tables:
+        return empty_repeat_features(FEATURE_COLUMNS)
+    return pd.concat(tables, ignore_index=True)
+
+
+def extract_repeat_features(
+    stgcn_repeat_models: list[dict],
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """:func:`extract_split_features` of each repeat ST-GCN (``zsl_training.repeat_backbone``),
+    stacked with columns ``repeat`` and ``backbone_seed``; no rows when there is none."""
+    return _repeat_features(
+        lambda model: extract_split_features(model, samples, sequences, split_classes, params),
+        stgcn_repeat_models,
+    )
+
+
+def extract_repeat_calibration_features(
+    calibration_stgcn_repeat_models: list[dict],
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    calibration_samples: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """:func:`extract_calibration_features` (its leakage guard included) of each repeat
+    calibration ST-GCN, stacked with columns ``repeat`` and ``backbone_seed``."""
+    return _repeat_features(
+        lambda model: extract_calibration_features(
+            model, samples, sequences, split_classes, calibration_samples, params
+        ),
+        calibration_stgcn_repeat_models,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ def train_stgcn_on_seen_classes(
     sequences: pa.Table,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
+    run_suffix: str = "",
 ) -> tuple[dict, pd.DataFrame]:
     """Train ST-GCN on the split's seen classes (training protocol split only), resuming from
     the split's last checkpoint when one exists. Unseen-class samples never reach the loaders:
-    the trainer selects by seen ids and its leakage guard re-checks the loader indices."""
+    the trainer selects by seen ids and its leakage guard re-checks the loader indices.
+
+    Checkpoints live in ``<checkpoint_root>/<split><run_suffix>`` (a repeat's backbone passes
+    ``_seed<seed>``, so no two seeds share a folder)."""
     from pose_zsl.training.stgcn_trainer import (
         IncompatibleCheckpointError,
         stgcn_artifact,
@@ -33,7 +38,8 @@ def train_stgcn_on_seen_classes(
 
     checkpoint_root = params["checkpoint_root"]
     config = train_config_from_params(params)
-    checkpoint_dir = Path(checkpoint_root) / split_name(split_classes) if checkpoint_root else None
+    run_name = split_name(split_classes) + run_suffix
+    checkpoint_dir = Path(checkpoint_root) / run_name if checkpoint_root else None
     seen = seen_class_ids(split_classes)
     try:
         model, result = train_stgcn(samples, sequences, seen, config, checkpoint_dir=checkpoint_dir)
@@ -67,6 +73,7 @@ def train_calibration_stgcn(
     split_classes: pd.DataFrame,
     calibration_samples: pd.DataFrame,
     params: dict[str, Any],
+    run_suffix: str = "",
 ) -> tuple[dict, pd.DataFrame]:
     """The split's calibration ST-GCN: the split's own recipe (this module's training node, so
     the same effective config), trained on the ``fit`` calibration samples only.
@@ -89,7 +96,81 @@ def train_calibration_stgcn(
         split_column=params["protocol"],
         where="the calibration ST-GCN's training samples",
     )
-    return train_stgcn_on_seen_classes(fit, sequences, calibration_classes(split_classes), params)
+    return train_stgcn_on_seen_classes(
+        fit, sequences, calibration_classes(split_classes), params, run_suffix
+    )
+
+
+def _repeat_backbones(
+    train: Callable[[dict[str, Any], str], tuple[dict, pd.DataFrame]],
+    params: dict[str, Any],
+    repeats: int,
+    repeat_backbone: bool,
+) -> tuple[list[dict], pd.DataFrame]:
+    """``train(params, run_suffix)`` once per repeat k >= 1 with its own backbone, with the ST-GCN
+    seed ``stgcn_training.seed + k``: the artefacts (their meta records ``repeat``) and the
+    histories, one table with columns ``repeat`` and ``backbone_seed`` in front."""
+    from pose_zsl.training.stgcn_trainer import HISTORY_COLUMNS
+    from pose_zsl.zsl.repeats import REPEAT_COLUMNS, backbone_repeats
+
+    artefacts, histories = [], []
+    for k in backbone_repeats(repeats, repeat_backbone):
+        seed = int(params["seed"]) + k
+        # everything else is the split's own recipe; the seed also names the checkpoint folder
+        artefact, history = train({**params, "seed": seed}, f"_seed{seed}")
+        artefact["meta"]["repeat"] = k
+        artefacts.append(artefact)
+        histories.append(history.assign(repeat=k, backbone_seed=seed))
+    columns = [*REPEAT_COLUMNS, *HISTORY_COLUMNS]
+    if not histories:
+        return [], pd.DataFrame(columns=columns)
+    return artefacts, pd.concat(histories, ignore_index=True)[columns]
+
+
+def train_repeat_stgcns(
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    params: dict[str, Any],
+    repeats: int,
+    repeat_backbone: bool,
+) -> tuple[list[dict], pd.DataFrame]:
+    """The split's further ST-GCNs when ``zsl_training.repeat_backbone`` is on: one per repeat
+    k = 1 .. ``repeats`` - 1, trained exactly as the split's own (this module's node, same
+    samples and recipe) but with the seed ``stgcn_training.seed + k``; nothing (``[]`` and an
+    empty history) when the option is off. Checkpoints: ``<checkpoint_root>/<split>_seed<seed>``.
+    """
+    return _repeat_backbones(
+        lambda seeded, suffix: train_stgcn_on_seen_classes(
+            samples, sequences, split_classes, seeded, suffix
+        ),
+        params,
+        repeats,
+        repeat_backbone,
+    )
+
+
+def train_repeat_calibration_stgcns(
+    samples: pd.DataFrame,
+    sequences: pa.Table,
+    split_classes: pd.DataFrame,
+    calibration_samples: pd.DataFrame,
+    params: dict[str, Any],
+    repeats: int,
+    repeat_backbone: bool,
+) -> tuple[list[dict], pd.DataFrame]:
+    """The calibration twins of :func:`train_repeat_stgcns`: per repeat k >= 1, the split's
+    calibration ST-GCN (:func:`train_calibration_stgcn`, its leakage guards included) trained
+    with the seed ``stgcn_training.seed + k`` on the same ``fit`` samples. Checkpoints:
+    ``<checkpoint_root>/<split>_calibration_seed<seed>``."""
+    return _repeat_backbones(
+        lambda seeded, suffix: train_calibration_stgcn(
+            samples, sequences, split_classes, calibration_samples, seeded, suffix
+        ),
+        params,
+        repeats,
+        repeat_backbone,
+    )
 
 
 def training_curves(

@@ -1,11 +1,13 @@
 from kedro.pipeline import Pipeline, node
 
-from pose_zsl.grid import per_split
+from pose_zsl.grid import REPEAT_PARAMETERS, per_split
 
 from .nodes import (
     effective_stgcn_config,
     stgcn_module,
     train_calibration_stgcn,
+    train_repeat_calibration_stgcns,
+    train_repeat_stgcns,
     train_stgcn_on_seen_classes,
     training_curves,
 )
@@ -35,6 +37,34 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="train_calibration_stgcn",
                 tags="gpu",
             ),
+            # zsl_training.repeat_backbone: the backbones of repeats 1 .. N-1 (nothing when off)
+            node(
+                train_repeat_stgcns,
+                inputs=[
+                    "samples",
+                    "sequences",
+                    "split_classes",
+                    "params:stgcn_training",
+                    *REPEAT_PARAMETERS,
+                ],
+                outputs=["stgcn_repeat_models", "stgcn_repeat_history"],
+                name="train_repeat_stgcns",
+                tags="gpu",
+            ),
+            node(
+                train_repeat_calibration_stgcns,
+                inputs=[
+                    "samples",
+                    "sequences",
+                    "split_classes",
+                    "calibration_samples",
+                    "params:stgcn_training",
+                    *REPEAT_PARAMETERS,
+                ],
+                outputs=["calibration_stgcn_repeat_models", "calibration_stgcn_repeat_history"],
+                name="train_repeat_calibration_stgcns",
+                tags="gpu",
+            ),
             node(
                 training_curves,
                 inputs=["stgcn_history", "split_classes"],
@@ -61,4 +91,5 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return (per_split(template, "params:stgcn_training") + effective).tag("stgcn_training")
+    split = per_split(template, "params:stgcn_training", *REPEAT_PARAMETERS)
+    return (split + effective).tag("stgcn_training")

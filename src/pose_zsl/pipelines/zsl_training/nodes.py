@@ -26,6 +26,7 @@ import pandas as pd
 from pose_zsl.zsl.tables import (
     class_embeddings,
     feature_matrix,
+    head_backbone,
     seen_class_ids,
     split_name,
     unseen_class_ids,
@@ -60,12 +61,9 @@ def repeat_seeds(params: dict[str, Any]) -> list[int]:
     Raises:
         ValueError: ``repeats`` is not an integer of at least 1.
     """
-    repeats = params["repeats"]
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(
-            "zsl_training.repeats must be an integer >= 1 (how many heads of different seeds "
-            f"each variant trains), got {repeats!r}"
-        )
+    from pose_zsl.zsl.repeats import check_repeats
+
+    repeats = check_repeats(params["repeats"])
     seed = int(params["seed"])
     return [seed + r for r in range(repeats)]
 
@@ -101,13 +99,20 @@ def train_variant(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
+    repeat_features: pd.DataFrame | None = None,
 ) -> tuple[dict, pd.DataFrame, list[dict]]:
     """One head of ``kind`` (``devise``, ``relation_net`` or ``infonce``, see
     :mod:`pose_zsl.models.heads`) on the split's seen-class training samples: the head of
-    ``seed`` and its history, and the heads of the further repeat seeds."""
+    ``seed`` and its history, and the heads of the further repeat seeds.
+
+    With ``repeat_backbone`` on, the head of repeat k >= 1 learns from the features of repeat
+    k's own ST-GCN (the rows of ``repeat_features`` of that repeat) and records ``backbone``: k
+    in its meta; every other head learns from ``features`` (the split's own ST-GCN)."""
     from pose_zsl.models.heads import head_artifact
+    from pose_zsl.zsl.repeats import backbone_rows, head_backbones
 
     seeds = repeat_seeds(params)
+    backbones = head_backbones(params)
     seen = seen_class_ids(split_classes)
     meta = {
         "split": split_name(split_classes),
@@ -116,12 +121,19 @@ def train_variant(
         "unseen_class_ids": unseen_class_ids(split_classes),
     }
     artefacts, histories = [], []
-    for seed in seeds:
-        model, history = _train(kind, features, label_embeddings, seen, {**params, "seed": seed})
-        # the evaluation's `seed` column reads "seed"
-        artefacts.append(head_artifact(model, {**meta, "seed": seed}))
+    for seed, backbone in zip(seeds, backbones, strict=True):
+        rows = backbone_rows(features, _or_empty(repeat_features), backbone, "repeat_features")
+        model, history = _train(kind, rows, label_embeddings, seen, {**params, "seed": seed})
+        # the evaluation's `seed` column reads "seed", its features "backbone" (absent: 0)
+        own = {"backbone": backbone} if backbone else {}
+        artefacts.append(head_artifact(model, {**meta, "seed": seed, **own}))
         histories.append(history)
     return artefacts[0], histories[0], artefacts[1:]
+
+
+def _or_empty(table: pd.DataFrame | None) -> pd.DataFrame:
+    """A repeat feature table, or an empty one where the caller passed none."""
+    return pd.DataFrame(columns=["repeat", "backbone_seed"]) if table is None else table
 
 
 def _calibration_rows(
@@ -147,6 +159,7 @@ def calibrate_head(
     label_embeddings: pd.DataFrame,
     split_classes: pd.DataFrame,
     params: dict[str, Any],
+    repeat_calibration_features: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Choose the calibrated-stacking constant on the split's pseudo-unseen proxy, once per
     head seed.
@@ -161,6 +174,10 @@ def calibrate_head(
     (``gamma``, ...) belong to ``zsl_model``, ``repeat_calibrations`` holds one
     ``{"seed", "gamma", "validation_*"}`` per head of ``zsl_repeat_models`` (empty for one
     repeat).
+
+    A head trained on repeat k's own ST-GCN (meta ``backbone``: k, ``repeat_backbone`` on) is
+    calibrated on repeat k's calibration ST-GCN: the rows of ``repeat_calibration_features`` of
+    that repeat, under the same leakage guards.
     """
     from pose_zsl.zsl.calibration import (
         CALIBRATION_ROLES,
@@ -168,31 +185,48 @@ def calibrate_head(
         assert_calibration_roles,
         split_class_roles,
     )
+    from pose_zsl.zsl.repeats import backbone_rows
 
     heads = variant_heads(zsl_model, zsl_repeat_models, int(params["seed"]))
     kind = heads[0][0].kind
     seeds = [seed for _, seed in heads]
+    artefacts = [zsl_model, *zsl_repeat_models]
 
-    def guard(rows: pd.DataFrame, roles: Any, where: str) -> None:
-        assert_calibration_roles(
-            rows["sample_id"],
-            roles,
-            calibration_samples,
+    def guarded_rows(backbone: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        features = backbone_rows(
             calibration_features,
-            split_classes,
-            split_column="protocol_split",
-            where=where,
+            _or_empty(repeat_calibration_features),
+            backbone,
+            "repeat_calibration_features",
         )
+        suffix = f" of repeat {backbone}'s calibration ST-GCN" if backbone else ""
 
-    guard(calibration_features, CALIBRATION_ROLES, "the calibration features")
-    fit_rows, val_rows = _calibration_rows(calibration_features, calibration_samples)
-    guard(fit_rows, {"fit"}, "the calibration head's training samples")
-    guard(val_rows, CHOICE_ROLES, "the samples the calibration constant is chosen on")
+        def guard(rows: pd.DataFrame, roles: Any, where: str) -> None:
+            assert_calibration_roles(
+                rows["sample_id"],
+                roles,
+                calibration_samples,
+                features,
+                split_classes,
+                split_column="protocol_split",
+                where=where + suffix,
+            )
+
+        guard(features, CALIBRATION_ROLES, "the calibration features")
+        fit_rows, val_rows = _calibration_rows(features, calibration_samples)
+        guard(fit_rows, {"fit"}, "the calibration head's training samples")
+        guard(val_rows, CHOICE_ROLES, "the samples the calibration constant is chosen on")
+        return fit_rows, val_rows
+
+    rows = {b: guarded_rows(b) for b in dict.fromkeys(head_backbone(a) for a in artefacts)}
     choices = [
-        _choose_calibration(kind, fit_rows, val_rows, label_embeddings, split_classes, params, s)
-        for s in seeds
+        _choose_calibration(
+            kind, *rows[head_backbone(a)], label_embeddings, split_classes, params, s
+        )
+        for a, s in zip(artefacts, seeds, strict=True)
     ]
     main = choices[0]
+    fit_rows, val_rows = rows[head_backbone(zsl_model)]
     return {
         "gamma": main.gamma,
         "validation_seen_acc": main.seen_acc,

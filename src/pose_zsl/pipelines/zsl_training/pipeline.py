@@ -21,7 +21,13 @@ def head_template(head: str) -> Pipeline:
             node(
                 # one training function for every head; the kind is bound per namespace
                 update_wrapper(partial(train_variant, head), train_variant),
-                inputs=["features", "label_embeddings", "split_classes", "params:zsl_training"],
+                inputs=[
+                    "features",
+                    "label_embeddings",
+                    "split_classes",
+                    "params:zsl_training",
+                    "repeat_features",
+                ],
                 outputs=["zsl_model", "zsl_history", "zsl_repeat_models"],
                 name=f"train_{head}",
             ),
@@ -35,6 +41,7 @@ def head_template(head: str) -> Pipeline:
                     "label_embeddings",
                     "split_classes",
                     "params:zsl_training",
+                    "repeat_calibration_features",
                 ],
                 outputs="calibration",
                 name="calibrate_on_pseudo_unseen",
