@@ -662,3 +662,35 @@ def test_shares_in_the_predictions_cover_all_candidates_not_only_the_top_k(predi
         np.testing.assert_allclose(group["share"].sum(), 1.0, rtol=1e-9)
         kept = top[top["recording"] == name]
         np.testing.assert_allclose(kept["share"], group["share"].iloc[:2], rtol=1e-12)
+
+
+def test_auto_calibration_fits_the_candidate_list(ntu_models, ntu_files):
+    # With the proxy kept, `auto` takes the constant chosen for the list's share of training
+    # names (composition_gamma); every class name gets the evaluation's constant.
+    from test_composition import proxy_problem
+
+    from pose_zsl.zsl.calibration import CalibrationProxy, composition_gamma
+
+    files, proxy = ntu_models.files, proxy_problem()
+    head = torch.load(files.head, weights_only=True)
+    seen, unseen = head["meta"]["seen_class_ids"], head["meta"]["unseen_class_ids"]
+    table = pd.read_parquet(files.label_embeddings)
+    predictor = ZeroShotPredictor(
+        torch.load(files.stgcn, weights_only=True),
+        head,
+        table,
+        {"gamma": proxy.gamma, "proxy": proxy.to_dict()},
+    )
+    labels = ["drink water", "wave a flag", "juggle three balls"]  # 1 of the 4 seen classes
+    assert predictor.candidates(labels).seen.tolist() == [True, False, False]
+    stored = CalibrationProxy.from_dict(proxy.to_dict())  # its scores kept as float32
+    expected = composition_gamma(stored, 1 / len(seen), 2 / len(unseen))
+    assert expected != proxy.gamma
+    assert predictor.calibration_constant("auto", labels) == expected
+    assert predictor.calibration_constant("auto", table["action_name"]) == proxy.gamma
+    assert predictor.calibration_constant("0.5", labels) == 0.5
+    recordings, _ = predictor.read(ntu_files[:2])
+    frame = predictor.predict(recordings, labels, top_k=len(labels))
+    np.testing.assert_allclose(
+        frame["score"], frame["raw_score"] - np.where(frame["seen"], expected, 0.0), atol=1e-12
+    )

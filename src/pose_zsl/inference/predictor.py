@@ -176,10 +176,15 @@ class ZeroShotPredictor(TrainedVariant):
         matrix = extract_features(self, screened.usable, self.batch_size)
         return matrix, [r.name for r in screened.usable], skipped_frame(screened.skipped)
 
-    def calibration_constant(self, calibration: Any = DEFAULT_CALIBRATION) -> float | None:
+    def calibration_constant(
+        self, calibration: Any = DEFAULT_CALIBRATION, labels: Iterable[str] | None = None
+    ) -> float | None:
         """The constant subtracted from training classes' scores for a ``calibration`` choice
-        (see :func:`~pose_zsl.inference.options.parse_calibration`); None: no subtraction."""
-        return calibration_constant(parse_calibration(calibration), self.gamma)
+        (see :func:`~pose_zsl.inference.options.parse_calibration`) and candidate ``labels``
+        (``auto`` depends on how many are training classes, :meth:`gamma_for`; without
+        ``labels``: the evaluation's constant); None: no subtraction."""
+        gamma = self.gamma if labels is None else self.gamma_for(self.candidates(labels).seen)
+        return calibration_constant(parse_calibration(calibration), gamma)
 
     def rank(
         self,
@@ -210,8 +215,8 @@ class ZeroShotPredictor(TrainedVariant):
     ) -> Ranking:
         """:meth:`rank` with its inputs already checked (an entry point checks them once, with
         its own names for the settings: see :mod:`pose_zsl.inference.options`)."""
-        gamma = calibration_constant(options.calibration, self.gamma)
         candidates = self._matcher.match(labels)
+        gamma = calibration_constant(options.calibration, self.gamma_for(candidates.seen))
         if candidates.seen.any() and gamma is None and options.calibration == CALIBRATION_AUTO:
             logger.warning(
                 "seen classes are among the candidates but no calibration constant is loaded: "

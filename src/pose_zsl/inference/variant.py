@@ -8,6 +8,7 @@ and the calibration constant must come from one split, one embedder and matching
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,9 @@ import pandas as pd
 
 from pose_zsl.inference.files import ModelMismatchError
 from pose_zsl.text.embedders import embedding_matrix
+from pose_zsl.zsl.calibration import CalibrationProxy, composition_gamma
+
+logger = logging.getLogger(__name__)
 
 #: What each artefact is called in messages, unless the caller names its files.
 ARTEFACT_NAMES = {
@@ -77,6 +81,7 @@ class TrainedVariant:
         #: its (K, E) float32 class vectors, row by row
         self.vectors = embedding_matrix(self.table)
         self.gamma = self._gamma(calibration, names)
+        self.proxy = self._proxy(calibration, names)
         self.embedder_name = str(self.table["embedder"].iloc[0])
 
     def _check_head(self, names: Mapping[str, str]) -> None:
@@ -146,6 +151,40 @@ class TrainedVariant:
         gamma = float(calibration["gamma"])
         if not np.isfinite(gamma):
             raise ValueError(f"{names['calibration']}: gamma is {gamma}")
+        return gamma
+
+    @staticmethod
+    def _proxy(
+        calibration: Mapping[str, Any] | None, names: Mapping[str, str]
+    ) -> CalibrationProxy | None:
+        if calibration is None or calibration.get("proxy") is None:
+            return None  # written before proxies were kept: the evaluation's constant only
+        return CalibrationProxy.from_dict(calibration["proxy"], source=names["calibration"])
+
+    def gamma_for(self, seen: np.ndarray) -> float | None:
+        """The calibration constant for a candidate list whose training classes are ``seen``
+        (bool per candidate), chosen on the proxy for the list's share of the evaluation's
+        seen and unseen classes (:func:`~pose_zsl.zsl.calibration.composition_gamma`); the
+        evaluation's constant when the model kept no proxy or the list has no seen or no other
+        names."""
+        seen_count, other_count = int(seen.sum()), int((~seen).sum())
+        unseen_ids = self.head_meta.get("unseen_class_ids")
+        if self.gamma is None or self.proxy is None or not seen_count or not other_count:
+            return self.gamma
+        evaluation_unseen = len(unseen_ids) if unseen_ids else self.proxy.pseudo_unseen.size
+        gamma = composition_gamma(
+            self.proxy,
+            seen_count / len(self.seen_class_ids),
+            other_count / evaluation_unseen,
+        )
+        logger.info(
+            "calibration: gamma %.4g for %d training class(es) among %d candidates (%.4g for "
+            "the evaluation's list of every class)",
+            gamma,
+            seen_count,
+            seen_count + other_count,
+            self.gamma,
+        )
         return gamma
 
     @property

@@ -42,13 +42,15 @@ DEFAULT_GRID_QUANTILES = 101
 
 @dataclass(frozen=True)
 class CalibrationChoice:
-    """The chosen ``gamma``, its validation S / U / H (%), and the whole sweep."""
+    """The chosen ``gamma``, its validation S / U / H (%), the whole sweep, and the proxy it
+    was chosen on (kept with the model for :func:`composition_gamma`)."""
 
     gamma: float
     seen_acc: float
     unseen_acc: float
     harmonic_mean: float
     sweep: pd.DataFrame  # columns: gamma, seen_acc, unseen_acc, harmonic_mean
+    proxy: CalibrationProxy
 
 
 def margin_grid(
@@ -159,6 +161,9 @@ def choose_calibration(
         unseen_acc=float(chosen["unseen_acc"]),
         harmonic_mean=float(chosen["harmonic_mean"]),
         sweep=sweep,
+        proxy=CalibrationProxy(
+            float(chosen["gamma"]), matrix, labels, ids, train_seen, pseudo_unseen
+        ),
     )
 
 
@@ -407,3 +412,145 @@ def assert_calibration_roles(
             f"leakage guard: {where} include samples whose class differs between the "
             f"calibration partition and the samples table (e.g. {examples(relabelled)})"
         )
+
+
+# -- the constant for another candidate list -------------------------------------------------
+
+#: Random sub-problems of the proxy averaged when choosing a constant for a candidate list.
+COMPOSITION_DRAWS = 64
+#: At most this many validation samples of the proxy are kept with a model (stratified).
+PROXY_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class CalibrationProxy:
+    """The proxy's validation scores, kept with the model so that a constant can be chosen for a
+    candidate list other than the evaluation's (:func:`composition_gamma`).
+
+    ``gamma`` is the constant :func:`choose_calibration` chose on the whole proxy; ``scores``
+    are the calibration head's ``(N, K)`` scores of the validation samples, whose action ids are
+    ``labels``, against ``class_ids`` (``train_seen`` plus ``pseudo_unseen``).
+    """
+
+    gamma: float
+    scores: np.ndarray
+    labels: np.ndarray
+    class_ids: np.ndarray
+    train_seen: np.ndarray
+    pseudo_unseen: np.ndarray
+
+    def to_dict(self, max_rows: int = PROXY_ROWS, seed: int = 0) -> dict:
+        """JSON-ready lists; at most ``max_rows`` validation samples, a seeded sample that
+        keeps every class's share."""
+        rows = np.arange(len(self.labels))
+        if rows.size > max_rows:
+            order = np.random.default_rng(seed).permutation(rows.size)
+            # every class in proportion: the first max_rows of a random order, stratified by rank
+            rank = np.empty(rows.size)
+            for label in np.unique(self.labels):
+                members = order[self.labels[order] == label]
+                rank[members] = (np.arange(members.size) + 0.5) / members.size
+            rows = np.sort(np.argsort(rank, kind="stable")[:max_rows])
+        return {
+            "gamma": self.gamma,
+            "scores": self.scores[rows].astype(np.float32).tolist(),
+            "labels": self.labels[rows].astype(int).tolist(),
+            "class_ids": self.class_ids.astype(int).tolist(),
+            "train_seen": self.train_seen.astype(int).tolist(),
+            "pseudo_unseen": self.pseudo_unseen.astype(int).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "calibration") -> CalibrationProxy:
+        """Read :meth:`to_dict`'s output; a malformed entry raises ValueError naming ``source``."""
+        try:
+            proxy = cls(
+                gamma=float(values["gamma"]),
+                scores=np.asarray(values["scores"], dtype=np.float64),
+                labels=np.asarray(values["labels"], dtype=np.int64),
+                class_ids=np.asarray(values["class_ids"], dtype=np.int64),
+                train_seen=np.asarray(values["train_seen"], dtype=np.int64),
+                pseudo_unseen=np.asarray(values["pseudo_unseen"], dtype=np.int64),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: unreadable calibration proxy ({exc})") from exc
+        shape_ok = proxy.scores.ndim == 2 and proxy.scores.shape == (
+            proxy.labels.size,
+            proxy.class_ids.size,
+        )
+        if not shape_ok or not np.isfinite(proxy.scores).all() or proxy.labels.size == 0:
+            raise ValueError(
+                f"{source}: calibration proxy scores of shape {proxy.scores.shape} do not match "
+                f"{proxy.labels.size} labels and {proxy.class_ids.size} classes, or are not finite"
+            )
+        return proxy
+
+
+def composition_gamma(
+    proxy: CalibrationProxy,
+    seen_fraction: float,
+    unseen_fraction: float,
+    draws: int = COMPOSITION_DRAWS,
+    seed: int = 0,
+) -> float:
+    """The constant for a candidate list holding ``seen_fraction`` as many training classes and
+    ``unseen_fraction`` as many other names as the evaluation's list (every seen and every
+    unseen class of the split), chosen on the same proxy as the evaluation's constant.
+
+    The constant corrects two things: the head's bias towards the classes it was trained on,
+    and the best of many seen candidates being high by chance. The second shrinks with fewer
+    seen candidates, so the evaluation's constant over-corrects a list with a few training
+    names. Sub-problems of the proxy with the same fractions of its train-seen and
+    pseudo-unseen classes (at least one of each, at most all) are drawn ``draws`` times, seeded,
+    and the constant maximising their mean H (per sample) is returned. For fractions of 1 or
+    more it is the whole proxy's ``proxy.gamma``, so a list of every class reproduces the
+    evaluation.
+
+    Raises:
+        ValueError: a fraction that is not positive (a list without seen or without other
+            names needs no constant).
+    """
+    if not (seen_fraction > 0 and unseen_fraction > 0):
+        raise ValueError(
+            "a calibration constant needs seen and unseen candidates, got fractions "
+            f"{seen_fraction} and {unseen_fraction} of the evaluation's"
+        )
+
+    def size(fraction: float, full: int) -> int:
+        return int(np.clip(round(fraction * full), 1, full))
+
+    seen_n = size(seen_fraction, proxy.train_seen.size)
+    unseen_n = size(unseen_fraction, proxy.pseudo_unseen.size)
+    if seen_n == proxy.train_seen.size and unseen_n == proxy.pseudo_unseen.size:
+        return proxy.gamma
+    grid = margin_grid(proxy.scores, proxy.class_ids, proxy.train_seen)
+    rng = np.random.default_rng(seed)
+    total = np.zeros(grid.size)
+    for _ in range(draws):
+        seen = rng.choice(proxy.train_seen, seen_n, replace=False)
+        unseen = rng.choice(proxy.pseudo_unseen, unseen_n, replace=False)
+        total += _sub_problem_h(proxy, seen, unseen, grid)
+    best = np.flatnonzero(total == total.max())
+    return float(grid[best[np.argmin(np.abs(grid[best]))]])
+
+
+def _sub_problem_h(
+    proxy: CalibrationProxy, seen: np.ndarray, unseen: np.ndarray, grid: np.ndarray
+) -> np.ndarray:
+    """H (%, per sample) of one sub-problem of the proxy for every constant of ``grid``."""
+    rows = np.isin(proxy.labels, np.concatenate([seen, unseen]))
+    scores, labels = proxy.scores[rows], proxy.labels[rows]
+    seen_cols, unseen_cols = np.isin(proxy.class_ids, seen), np.isin(proxy.class_ids, unseen)
+    best_seen = proxy.class_ids[seen_cols][scores[:, seen_cols].argmax(1)]
+    best_unseen = proxy.class_ids[unseen_cols][scores[:, unseen_cols].argmax(1)]
+    margin = scores[:, seen_cols].max(1) - scores[:, unseen_cols].max(1)
+    picks_seen = margin[:, None] > grid[None, :]  # (N, G): seen wins after the subtraction
+    is_seen = np.isin(labels, seen)
+    seen_hit = picks_seen & (best_seen == labels)[:, None]
+    unseen_hit = ~picks_seen & (best_unseen == labels)[:, None]
+    seen_acc = 100.0 * seen_hit[is_seen].mean(0) if is_seen.any() else np.zeros(grid.size)
+    unseen_acc = 100.0 * unseen_hit[~is_seen].mean(0) if (~is_seen).any() else np.zeros(grid.size)
+    denominator = seen_acc + unseen_acc
+    return np.divide(
+        2 * seen_acc * unseen_acc, denominator, out=np.zeros(grid.size), where=denominator > 0
+    )

@@ -232,6 +232,8 @@ def calibrate_head(
         "validation_seen_acc": main.seen_acc,
         "validation_unseen_acc": main.unseen_acc,
         "validation_harmonic_mean": main.harmonic_mean,
+        # for the constant of a free-text candidate list (pose_zsl.zsl.calibration)
+        "proxy": main.proxy.to_dict(),
         "pseudo_unseen_class_ids": split_class_roles(split_classes)[2],
         "num_fit_samples": len(fit_rows),
         "num_validation_samples": len(val_rows),
