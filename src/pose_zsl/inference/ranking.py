@@ -63,8 +63,8 @@ def candidate_shares(scores: np.ndarray) -> np.ndarray:
     """Each candidate's share of its recording (rows sum to 1): the softmax of a row's scores
     measured in standard deviations of that row.
 
-    Heads score on different scales (Relation Net probabilities of 1e-11 on recordings unlike
-    the training data, cosines, logits); the share reads the same for all and keeps the
+    Heads score on different scales (Relation Net log-odds, DeViSE dot products, InfoNCE
+    cosines, each less its hubness penalty when the head has one); the share reads the same for all and keeps the
     scores' order. It is a weight among the candidates given, not the probability that the
     recording shows one of them: it changes with the candidate list.
     """
