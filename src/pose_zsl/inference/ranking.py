@@ -64,9 +64,9 @@ def candidate_shares(scores: np.ndarray) -> np.ndarray:
     measured in standard deviations of that row.
 
     Heads score on different scales (Relation Net log-odds, DeViSE dot products, InfoNCE
-    cosines, each less its hubness penalty when the head has one); the share reads the same for all and keeps the
-    scores' order. It is a weight among the candidates given, not the probability that the
-    recording shows one of them: it changes with the candidate list.
+    cosines, each less its hubness penalty when the head has one); the share reads the same
+    for all and keeps the scores' order. It is a weight among the candidates given, not the
+    probability that the recording shows one of them: it changes with the candidate list.
     """
     centred = scores - scores.mean(axis=1, keepdims=True)
     spread = scores.std(axis=1, keepdims=True)
