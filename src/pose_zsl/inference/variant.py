@@ -168,9 +168,9 @@ class TrainedVariant:
         evaluation's constant when the model kept no proxy or the list has no seen or no other
         names."""
         seen_count, other_count = int(seen.sum()), int((~seen).sum())
-        unseen_ids = self.head_meta.get("unseen_class_ids")
         if self.gamma is None or self.proxy is None or not seen_count or not other_count:
             return self.gamma
+        unseen_ids = self.head_meta.get("unseen_class_ids")
         evaluation_unseen = len(unseen_ids) if unseen_ids else self.proxy.pseudo_unseen.size
         gamma = composition_gamma(
             self.proxy,
